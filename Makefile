@@ -1,0 +1,44 @@
+# The two commands: `make demo` (serve the demo on http://127.0.0.1:5000) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+BASE_STAMP := $(VENV)/.installed-base
+TEST_STAMP := $(VENV)/.installed-test
+BENCH_STAMP := $(VENV)/.installed-bench
+PYTEST_WORKERS ?= 2
+
+.PHONY: demo test bench venv clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(BASE_STAMP): pyproject.toml $(wildcard web/translations/*/LC_MESSAGES/*.po) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(TEST_STAMP): pyproject.toml $(wildcard web/translations/*/LC_MESSAGES/*.po) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	@touch $@ $(BASE_STAMP)
+
+$(BENCH_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	@touch $@ $(TEST_STAMP) $(BASE_STAMP)
+
+venv: $(BASE_STAMP)
+
+## Create the environment, the SQLite database and today's demo city; serve it on port 5000.
+demo: $(BASE_STAMP)
+	$(BIN)/dispatch demo
+
+## Run the whole suite on SQLite, and on PostgreSQL when it answers.
+test: $(TEST_STAMP)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
+
+## Quality and speed benchmarks against the peers (long: see benchmarks/README.md).
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks.solomon --instances all --time-limit 10 --rounds single,all
+
+clean:
+	rm -rf $(VENV) instance/*.db instance/*.db-wal instance/*.db-shm

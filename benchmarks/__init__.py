@@ -1,0 +1,1 @@
+"""Quality and speed benchmarks against public instances and peer solvers (not tests)."""

@@ -1,0 +1,1 @@
+"""Alembic migrations of the dispatch database (configured by ``dispatch.db.alembic_config``)."""

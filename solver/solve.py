@@ -1,0 +1,137 @@
+"""``solve``: a problem in, the best plan found within the budget out.
+
+One worker: PyVRP builds starting routes (when it can express the problem), OR-Tools completes
+and polishes them under the full model with guided local search. Several workers: the same
+recipe with other seeds or other OR-Tools starts, each in its own process; the best objective
+wins. Every plan comes out of the one OR-Tools model, so every constraint is enforced there.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+from solver import engine, pyvrp_start
+from solver.engine import EngineOutcome, RoutingEngine, SearchConfig
+from solver.model import Problem
+from solver.params import SolveParams
+from solver.reasons import explain_unassigned
+from solver.result import Result
+
+#: Below this many visits, or this many seconds, a second process costs more than it brings.
+POOL_MIN_VISITS = 12
+POOL_MIN_SECONDS = 1.5
+#: PyVRP iterations per unit of ``solution_limit`` in deterministic runs.
+PYVRP_ITERATIONS_PER_SOLUTION = 20
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What one worker does: maybe PyVRP with a seed first, then one OR-Tools search."""
+
+    name: str
+    use_pyvrp: bool
+    seed: int
+    first_solution: str
+
+
+def solve(problem: Problem, params: SolveParams = SolveParams(),
+          initial_routes: Mapping[str, Sequence[str]] | None = None) -> Result:
+    """Plan the problem: routes with timings, unassigned visits with reasons, KPIs, objective.
+
+    ``initial_routes`` (technician id -> visit ids) warm-start the search; when nothing better is
+    found they come back unchanged (scheduled). Deterministic when ``params.solution_limit`` is
+    set and ``params.time_limit`` does not bind.
+    """
+    began = time.perf_counter()
+    recipes = recipes_for(problem, params)
+    if len(recipes) > 1:
+        outcomes = _run_pool(problem, params, recipes, initial_routes)
+    else:
+        outcomes = [(recipes[0].name, run_recipe(problem, params, recipes[0], initial_routes))]
+    found = [(name, out) for name, out in outcomes if out is not None]
+    if not found:
+        raise RuntimeError("No plan could be found: a required visit cannot be served in any "
+                           "technician's day.")
+    winner, best = min(found, key=lambda item: item[1].objective["total"])
+    if initial_routes is not None:
+        given = RoutingEngine(problem).evaluate(initial_routes)
+        if given is not None and given.objective["total"] <= best.objective["total"]:
+            winner, best = "initial_routes", given
+    return assemble(problem, best, {
+        "status": best.status,
+        "winner": winner,
+        "workers": len(recipes),
+        "warm_start": best.warm_start_used,
+        "wall_time": round(time.perf_counter() - began, 3),
+        "objectives": {name: out.objective["total"] for name, out in found},
+    })
+
+
+def assemble(problem: Problem, outcome: EngineOutcome, stats: Mapping[str, object]) -> Result:
+    """The Result of an engine outcome: reasons for the unassigned visits, KPIs, objective."""
+    return Result(
+        routes=outcome.routes,
+        unassigned=explain_unassigned(problem, outcome.routes, outcome.unassigned),
+        kpis=engine.kpis_of(problem, outcome.routes, outcome.unassigned),
+        objective=dict(outcome.objective),
+        stats=dict(stats),
+    )
+
+
+def recipes_for(problem: Problem, params: SolveParams) -> list[Recipe]:
+    """The workers' recipes: PyVRP-started searches with different seeds first, then pure
+    OR-Tools searches with different first-solution strategies."""
+    first = "path_cheapest_arc" if params.first_solution == "auto" else params.first_solution
+    pyvrp_ok = params.use_pyvrp and pyvrp_start.can_express(problem)
+    recipes: list[Recipe] = []
+    if pyvrp_ok:
+        recipes.append(Recipe("pyvrp+ortools", True, params.seed, first))
+    recipes.append(Recipe(f"ortools:{first}", False, params.seed, first))
+    if pyvrp_ok:
+        recipes.append(Recipe("pyvrp+ortools:seed2", True, params.seed + 1, first))
+    other = "local_cheapest_insertion" if first != "local_cheapest_insertion" else "savings"
+    recipes.append(Recipe(f"ortools:{other}", False, params.seed, other))
+    small = (len(problem.visits) < POOL_MIN_VISITS
+             or (params.time_limit is not None and params.time_limit < POOL_MIN_SECONDS))
+    count = 1 if small else params.workers
+    return recipes[:count]
+
+
+def run_recipe(problem: Problem, params: SolveParams, recipe: Recipe,
+               initial_routes: Mapping[str, Sequence[str]] | None) -> EngineOutcome | None:
+    """Run one worker's recipe within the budget of ``params``."""
+    began = time.perf_counter()
+    start = dict(initial_routes) if initial_routes is not None else None
+    if recipe.use_pyvrp and start is None:
+        start = pyvrp_start.pyvrp_routes(
+            problem, recipe.seed,
+            None if params.time_limit is None else params.time_limit * params.pyvrp_share,
+            None if params.solution_limit is None
+            else params.solution_limit * PYVRP_ITERATIONS_PER_SOLUTION)
+    remaining = None
+    if params.time_limit is not None:
+        remaining = max(0.1, params.time_limit - (time.perf_counter() - began))
+    config = SearchConfig(recipe.first_solution, params.metaheuristic, params.gls_lambda,
+                          remaining, params.solution_limit, params.log_search)
+    return engine.run_search(problem, config, start)
+
+
+def _run_pool(problem: Problem, params: SolveParams, recipes: Sequence[Recipe],
+              initial_routes: Mapping[str, Sequence[str]] | None,
+              ) -> list[tuple[str, EngineOutcome | None]]:
+    # fork: the children inherit the imported solvers instead of importing them again.
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=len(recipes), mp_context=context) as pool:
+        futures = [
+            # Only the first worker starts from the given plan; the others search afresh.
+            (r.name, pool.submit(run_recipe, problem, params, r,
+                                 None if initial_routes is None or n else dict(initial_routes)))
+            for n, r in enumerate(recipes)
+        ]
+        return [(name, future.result()) for name, future in futures]
+
+

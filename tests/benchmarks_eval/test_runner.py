@@ -1,0 +1,70 @@
+"""benchmarks.solomon: the runner's options and its markdown report (no solver is run here)."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.instances import SUBSET, solomon_dir
+from benchmarks.solomon import Run, parse_args, render_report
+
+needs_solomon = pytest.mark.skipif(
+    not (solomon_dir() / "bks.csv").exists(), reason=f"Solomon files not in {solomon_dir()}"
+)
+
+
+def _run(instance: str, solver: str, gap: float | None, vehicles: int = 10) -> Run:
+    """A scored run; ``gap`` None means the solver failed."""
+    if gap is None:
+        return Run(instance, solver, "single", 1, 10.0, 10.0, error="PeerFailure: none")
+    return Run(instance, solver, "single", 1, 10.0, 10.0, distance=1.0, vehicles=vehicles,
+               feasible=True, gap=gap)
+
+
+@needs_solomon
+def test_subset_option_selects_the_twelve():
+    """--instances subset picks the 12 instances of the playbook."""
+    assert parse_args(["--instances", "subset"]).instances == list(SUBSET)
+
+
+@needs_solomon
+def test_unknown_instance_is_rejected(capsys):
+    """An instance that has no file is an error naming it."""
+    with pytest.raises(SystemExit):
+        parse_args(["--instances", "C101,X999"])
+    assert "unknown instance(s) X999" in capsys.readouterr().err
+
+
+@needs_solomon
+def test_unknown_solver_is_rejected(capsys):
+    """A solver outside the peers is an error listing the choices."""
+    with pytest.raises(SystemExit):
+        parse_args(["--solvers", "ours,gurobi"])
+    assert "--solvers: choose from ours, ortools_doc, pyvrp, vroom" in capsys.readouterr().err
+
+
+@needs_solomon
+def test_jobs_above_the_cores_are_rejected(capsys):
+    """--jobs may not exceed the machine's cores."""
+    with pytest.raises(SystemExit):
+        parse_args(["--jobs", "100000"])
+    assert "--jobs must be between 1 and the number of cores" in capsys.readouterr().err
+
+
+@needs_solomon
+def test_family_table_averages_solved_instances_and_counts_failures():
+    """C1 mean gap is over solved runs only (1% and 3% -> 2.00), the failure is counted."""
+    runs = [_run("C101", "pyvrp", 0.01), _run("C102", "pyvrp", 0.03), _run("C103", "pyvrp", None)]
+    report = render_report(runs, ["C101", "C102", "C103"], ["pyvrp"], ["single"], 10, 1,
+                           (0.0, 0.0, 0.0), (0.0, 0.0, 0.0))
+    assert "| C1 | pyvrp | 3 | 2.00 | 10.0 (10.0) | 1 |" in report
+    assert "| C103 | FAIL |" in report
+    assert "- C103 pyvrp: PeerFailure: none" in report
+
+
+@needs_solomon
+def test_report_says_when_solves_ran_side_by_side():
+    """With --jobs 2 the report states that two solves ran at a time."""
+    report = render_report([_run("C101", "vroom", 0.0)], ["C101"], ["vroom"], ["single"], 10, 2,
+                           (1.0, 1.0, 1.0), (1.0, 1.0, 1.0))
+    assert "2 solve(s) ran side by side" in report
+    assert "| C101 | 0.00 (10) |" in report
