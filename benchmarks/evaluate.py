@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from solver.solomon import SolomonInstance
 
@@ -64,7 +65,7 @@ def _coverage_violations(instance: SolomonInstance, routes: list[list[int]]) -> 
 
 def _route_distance(instance: SolomonInstance, route: list[int]) -> float:
     stops = [0, *route, 0]
-    return sum(instance.distance(a, b) for a, b in zip(stops, stops[1:]))
+    return sum(instance.distance(a, b) for a, b in pairwise(stops))
 
 
 def _route_violations(instance: SolomonInstance, k: int, route: list[int]) -> list[str]:

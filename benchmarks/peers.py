@@ -15,6 +15,7 @@ from datetime import timedelta
 
 import numpy as np
 
+from benchmarks.evaluate import evaluate
 from solver.solomon import SCALE, SolomonInstance
 
 Routes = list[list[int]]
@@ -41,8 +42,8 @@ def _scaled(value: float, up: bool = True) -> int:
 def solve_ours(instance: SolomonInstance, time_limit: float, seed: int, threads: int) -> Routes:
     """Our solver: ``solver.solve`` on the instance's Problem with ``workers = threads``."""
     from solver import SolveParams  # solve itself is imported lazily: it lands separately
-    from solver.solve import solve
     from solver.solomon import solomon_problem, solomon_routes
+    from solver.solve import solve
 
     params = SolveParams(time_limit=time_limit, workers=threads, seed=seed)
     result = solve(solomon_problem(instance), params)
@@ -128,9 +129,7 @@ def solve_pyvrp(instance: SolomonInstance, time_limit: float, seed: int, threads
     if threads <= 1:
         return _pyvrp_once(instance, time_limit, seed)
     with ProcessPoolExecutor(max_workers=threads) as pool:
-        futures = [
-            pool.submit(_pyvrp_once, instance, time_limit, seed + k) for k in range(threads)
-        ]
+        futures = [pool.submit(_pyvrp_once, instance, time_limit, seed + k) for k in range(threads)]
         answers = []
         for future in futures:
             try:
@@ -139,7 +138,7 @@ def solve_pyvrp(instance: SolomonInstance, time_limit: float, seed: int, threads
                 continue
     if not answers:
         raise PeerFailure(f"PyVRP found no feasible solution with any of {threads} seeds.")
-    return min(answers, key=lambda routes: _exact_distance(instance, routes))
+    return min(answers, key=lambda routes: evaluate(instance, routes).distance)
 
 
 def _pyvrp_once(instance: SolomonInstance, time_limit: float, seed: int) -> Routes:
@@ -222,14 +221,6 @@ def solve_vroom(instance: SolomonInstance, time_limit: float, seed: int, threads
         [int(job_id) for job_id in group["id"]]
         for _, group in jobs.groupby("vehicle_id", sort=True)
     ]
-
-
-def _exact_distance(instance: SolomonInstance, routes: Routes) -> float:
-    total = 0.0
-    for route in routes:
-        stops = [0, *route, 0]
-        total += sum(instance.distance(a, b) for a, b in zip(stops, stops[1:]))
-    return total
 
 
 #: The peers by the name the runner's ``--solvers`` option uses.

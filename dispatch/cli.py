@@ -18,7 +18,12 @@ from dispatch.models import Language, Role
 
 # name -> "module:attribute" of a click command or group. Add a module with one line, e.g.
 #     "import": "dispatch.commands_import:import_command",
-LAZY_COMMANDS: dict[str, str] = {}
+LAZY_COMMANDS: dict[str, str] = {
+    "import": "dispatch.commands_data:import_command",
+    "export": "dispatch.commands_data:export_command",
+    "load": "dispatch.commands_data:load_command",
+    "plan": "dispatch.commands_plan:plan_command",
+}
 
 
 class DispatchGroup(click.Group):

@@ -34,7 +34,7 @@ def instance_path(environ: Mapping[str, str] | None = None) -> Path:
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Return the merged configuration (defaults < instance/dispatch.toml < DISPATCH_* variables)."""
+    """Return the merged config: defaults < instance/dispatch.toml < DISPATCH_* variables."""
     env = os.environ if environ is None else environ
     folder = instance_path(env)
     config = dict(DEFAULTS)

@@ -49,7 +49,9 @@ class ValidationError(DispatchError):
         self.file = file
         super().__init__(
             _with_location_en(message_en, field, row, file),
-            _with_location_zh(message_zh if message_zh is not None else message_en, field, row, file),
+            _with_location_zh(
+                message_zh if message_zh is not None else message_en, field, row, file
+            ),
         )
         # Keep the bare texts too: an importer may regroup several errors by row.
         self.reason_en = message_en

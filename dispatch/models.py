@@ -36,7 +36,14 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, declared_attr, mapped_column, relationship
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Mapper,
+    declared_attr,
+    mapped_column,
+    relationship,
+)
 from sqlalchemy.types import TypeDecorator
 
 from dispatch.errors import ValidationError
@@ -426,7 +433,9 @@ class TechnicianSkill(Base):
     __tablename__ = "technician_skills"
     __table_args__ = (level_check("level"),)
 
-    technician_id: Mapped[int] = mapped_column(_fk("technicians.id", cascade=True), primary_key=True)
+    technician_id: Mapped[int] = mapped_column(
+        _fk("technicians.id", cascade=True), primary_key=True
+    )
     skill_id: Mapped[int] = mapped_column(_fk("skills.id"), primary_key=True)
     level: Mapped[int] = mapped_column(Integer, default=1)
 
@@ -578,13 +587,13 @@ class ServiceTicket(Versioned, Base):
 
 
 class Visit(Versioned, Base):
-    """A planned trip to the customer: skills, duration, accepted windows, agreement, live status."""
+    """A trip to the customer: skills, duration, accepted windows, agreement, live status."""
 
     __tablename__ = "visits"
     __table_args__ = (
         positive("duration_minutes"),
         ends_after_starts("agreed_start", "agreed_end"),
-        ends_after_starts("pinned_start_from", "pinned_start_to", name="pinned_start_to_after_from"),
+        ends_after_starts("pinned_start_from", "pinned_start_to", "pinned_start_to_after_from"),
         enum_check("confirmation_status", ConfirmationStatus),
         enum_check("status", VisitStatus),
         CheckConstraint("priority BETWEEN 1 AND 4", name="priority_range"),
@@ -943,7 +952,9 @@ def _value_checker(entity: str, field: str, column_type: UTCDateTime | EnumText)
             return _to_enum(column_type.enum_class, value, label)
         if not isinstance(value, datetime):
             raise ValidationError(
-                f"expected a datetime, got {value!r}", f"应为日期时间，实际为 {value!r}", field=label
+                f"expected a datetime, got {value!r}",
+                f"应为日期时间，实际为 {value!r}",
+                field=label,
             )
         return _aware_to_utc(value, label)
 

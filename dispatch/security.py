@@ -76,7 +76,9 @@ def create_user(
         raise ValidationError("the username is empty", "用户名不能为空", field="username")
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise ValidationError(
-            f"username {username!r} is already taken", f"用户名 {username!r} 已存在", field="username"
+            f"username {username!r} is already taken",
+            f"用户名 {username!r} 已存在",
+            field="username",
         )
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationError(
@@ -90,6 +92,12 @@ def create_user(
         raise ValidationError(
             "a technician account needs --technician CODE",
             "技师账号需要指定 --technician 技师编号",
+            field="technician",
+        )
+    if technician is not None and _has_account(session, technician):
+        raise ValidationError(
+            f"technician {technician.code} already has an account",
+            f"技师 {technician.code} 已有账号",
             field="technician",
         )
     outlet = _find_outlet(session, outlet_code) if outlet_code else None
@@ -149,6 +157,12 @@ def _find_technician(session: Session, code: str) -> Technician:
     if technician is None:
         raise NotFoundError("technician", code, "技师")
     return technician
+
+
+def _has_account(session: Session, technician: Technician) -> bool:
+    if technician.id is None:
+        return False
+    return session.scalar(select(User.id).where(User.technician_id == technician.id)) is not None
 
 
 def _find_outlet(session: Session, code: str) -> Outlet:

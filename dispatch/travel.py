@@ -240,7 +240,8 @@ class OsrmProvider:
             query["sources"] = ";".join(map(str, sources))
             query["destinations"] = ";".join(map(str, destinations))
         profile = urllib.parse.quote(self.profile, safe="")
-        return f"{self.base_url}/table/v1/{profile}/{path}?{urllib.parse.urlencode(query, safe=';,')}"
+        encoded = urllib.parse.urlencode(query, safe=";,")
+        return f"{self.base_url}/table/v1/{profile}/{path}?{encoded}"
 
     def refused(self, status: int, detail: str) -> TravelError:
         """The error for an answer that came back but was not a table."""

@@ -42,6 +42,9 @@ _STATUS_NAMES = {
 #: An SLA due inside the day makes leaving the visit out this much dearer (urgency).
 URGENCY_FACTOR = 2
 TIME = "time"
+#: Deterministic searches (solution limit, no time limit) also stop after this many failed moves
+#: per allowed solution: guided local search on a tiny problem may never find that many solutions.
+FAILURES_PER_SOLUTION = 1000
 
 
 @dataclass(frozen=True)
@@ -322,6 +325,9 @@ class RoutingEngine:
               initial_routes: Mapping[str, Sequence[str]] | None = None) -> EngineOutcome | None:
         """Run one search, from the given routes when possible; None when nothing was found."""
         params = self.search_parameters(config)
+        if config.time_limit is None and config.solution_limit is not None:
+            self.routing.AddSearchMonitor(self.routing.solver().FailuresLimit(
+                FAILURES_PER_SOLUTION * config.solution_limit + 10_000))
         solution, warm = None, False
         if initial_routes is not None:
             start = self.warm_assignment(initial_routes)
@@ -395,6 +401,11 @@ def build_route(problem: Problem, k: int, nodes: Sequence[int], starts: Sequence
                 leave: int, back: int, breaks: Sequence[tuple[int, int]]) -> Route:
     """A route with per-stop timings from its visits' start times and the break starts."""
     tech = problem.technicians[k]
+    if breaks:
+        # OR-Tools may put a break before the departure or after the return; the technician's
+        # day then spans it (a lunch before setting off still belongs to the working day).
+        leave = min(leave, min(s for s, _ in breaks))
+        back = max(back, max(s + d for s, d in breaks))
     stops, place, free_at = [], tech.start_location, leave
     placements = [BreakPlacement(s, d, _visits_before(s, starts)) for s, d in breaks]
     for i, start in zip(nodes, starts):

@@ -25,7 +25,7 @@ from solver.result import Result
 POOL_MIN_VISITS = 12
 POOL_MIN_SECONDS = 1.5
 #: PyVRP iterations per unit of ``solution_limit`` in deterministic runs.
-PYVRP_ITERATIONS_PER_SOLUTION = 20
+PYVRP_ITERATIONS_PER_SOLUTION = 10
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,9 @@ def tiny():
 
 
 @needs_solomon
-@pytest.mark.parametrize("name", all_instance_names() if (solomon_dir() / "bks.csv").exists()
-                         else ["C101"])
+@pytest.mark.parametrize(
+    "name", all_instance_names() if (solomon_dir() / "bks.csv").exists() else ["C101"]
+)
 def test_best_known_routes_reproduce_bks_distance(name):
     """Each best-known .sol scores the exact distance, route count and feasibility of bks.csv."""
     best = read_best_known()[name]
@@ -81,9 +82,7 @@ def test_returning_after_the_depot_closes_is_a_violation():
     """With the depot closing at 34, a route back at 35 is reported."""
     text = TINY.replace("0          0       100", "0          0        34")
     result = evaluate(parse_solomon(text), [[1, 2, 3]])
-    assert result.violations == (
-        "Route 1 returns to the depot at 36.7082, after its due time 34.",
-    )
+    assert result.violations == ("Route 1 returns to the depot at 36.7082, after its due time 34.",)
 
 
 def test_over_capacity_is_a_violation():

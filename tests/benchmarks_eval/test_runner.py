@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
+
 import pytest
 
 from benchmarks.instances import SUBSET, solomon_dir
-from benchmarks.solomon import Run, parse_args, render_report
+from benchmarks.solomon import Run, SavedRuns, main, parse_args, read_saved, render_report
 
 needs_solomon = pytest.mark.skipif(
     not (solomon_dir() / "bks.csv").exists(), reason=f"Solomon files not in {solomon_dir()}"
@@ -16,8 +19,18 @@ def _run(instance: str, solver: str, gap: float | None, vehicles: int = 10) -> R
     """A scored run; ``gap`` None means the solver failed."""
     if gap is None:
         return Run(instance, solver, "single", 1, 10.0, 10.0, error="PeerFailure: none")
-    return Run(instance, solver, "single", 1, 10.0, 10.0, distance=1.0, vehicles=vehicles,
-               feasible=True, gap=gap)
+    return Run(
+        instance,
+        solver,
+        "single",
+        1,
+        10.0,
+        10.0,
+        distance=1.0,
+        vehicles=vehicles,
+        feasible=True,
+        gap=gap,
+    )
 
 
 @needs_solomon
@@ -54,8 +67,15 @@ def test_jobs_above_the_cores_are_rejected(capsys):
 def test_family_table_averages_solved_instances_and_counts_failures():
     """C1 mean gap is over solved runs only (1% and 3% -> 2.00), the failure is counted."""
     runs = [_run("C101", "pyvrp", 0.01), _run("C102", "pyvrp", 0.03), _run("C103", "pyvrp", None)]
-    report = render_report(runs, ["C101", "C102", "C103"], ["pyvrp"], ["single"], 10, 1,
-                           (0.0, 0.0, 0.0), (0.0, 0.0, 0.0))
+    report = render_report(
+        runs,
+        ["C101", "C102", "C103"],
+        ["pyvrp"],
+        ["single"],
+        10,
+        1,
+        [((0.0, 0.0, 0.0), (0.0, 0.0, 0.0))],
+    )
     assert "| C1 | pyvrp | 3 | 2.00 | 10.0 (10.0) | 1 |" in report
     assert "| C103 | FAIL |" in report
     assert "- C103 pyvrp: PeerFailure: none" in report
@@ -64,7 +84,37 @@ def test_family_table_averages_solved_instances_and_counts_failures():
 @needs_solomon
 def test_report_says_when_solves_ran_side_by_side():
     """With --jobs 2 the report states that two solves ran at a time."""
-    report = render_report([_run("C101", "vroom", 0.0)], ["C101"], ["vroom"], ["single"], 10, 2,
-                           (1.0, 1.0, 1.0), (1.0, 1.0, 1.0))
+    report = render_report(
+        [_run("C101", "vroom", 0.0)],
+        ["C101"],
+        ["vroom"],
+        ["single"],
+        10,
+        2,
+        [((1.0, 1.0, 1.0), (1.0, 1.0, 1.0))],
+    )
     assert "2 solve(s) ran side by side" in report
     assert "| C101 | 0.00 (10) |" in report
+
+
+@needs_solomon
+def test_merge_reports_saved_runs_together(tmp_path, capsys):
+    """--merge renders runs saved by two invocations in one table, solving nothing."""
+    for solver, gap in (("pyvrp", 0.01), ("ours", 0.02)):
+        saved = SavedRuns(10.0, 1, (1.0,), (2.0,), [_run("C101", solver, gap)])
+        (tmp_path / f"{solver}.json").write_text(json.dumps(asdict(saved)))
+    out = tmp_path / "merged.md"
+    files = f"{tmp_path / 'pyvrp.json'},{tmp_path / 'ours.json'}"
+    assert main(["--instances", "C101", "--merge", files, "--out", str(out)]) == 0
+    report = out.read_text()
+    assert "| C101 | 1.00 (10) | 2.00 (10) |" in report
+    assert "before 1.00, after 2.00; before 1.00, after 2.00" in report
+    capsys.readouterr()
+
+
+def test_unreadable_saved_run_names_the_file(tmp_path):
+    """A --merge file that is not a saved run is an error naming it."""
+    bad = tmp_path / "bad.json"
+    bad.write_text("[]")
+    with pytest.raises(SystemExit, match="bad.json: not a saved benchmark run"):
+        read_saved(bad)

@@ -70,7 +70,8 @@ def build_graph(session: Session) -> Graph:
         skills=[m.VisitSkill(skill=skill, min_level=1)],
         events=[m.ConfirmationEvent(
             from_status=m.ConfirmationStatus.UNCONFIRMED,
-            to_status=m.ConfirmationStatus.CONFIRMED, actor="disp1", at=local(9) - timedelta(hours=20),
+            to_status=m.ConfirmationStatus.CONFIRMED, actor="disp1",
+            at=local(9) - timedelta(hours=20),
         )],
     )
     plan = m.Plan(outlet=outlet, day=DAY, number=1, created_by="job")

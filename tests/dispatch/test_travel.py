@@ -146,8 +146,8 @@ def osrm() -> Iterator[tuple[FakeOsrm, str]]:
     fake = FakeOsrm()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the name http.server calls)
-            parsed = urllib.parse.urlparse(self.path)
+        def do_GET(self) -> None:
+            parsed = urllib.parse.urlsplit(self.path)  # urlparse would cut at ";"
             body = fake.answer if fake.answer is not None else fake.table(
                 parsed.path, urllib.parse.parse_qs(parsed.query))
             data = json.dumps(body).encode()
@@ -161,7 +161,7 @@ def osrm() -> Iterator[tuple[FakeOsrm, str]]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield fake, f"http://127.0.0.1:{server.server_address[1]}"

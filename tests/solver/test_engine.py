@@ -115,7 +115,8 @@ def test_lunch_break_is_placed_in_its_start_range() -> None:
 
 def test_lunch_break_pushes_the_afternoon_visit_later() -> None:
     """Binding: a visit that would start at 12:00 is delayed by the lunch in front of it."""
-    morning = visit("m", 1, duration=3 * HOUR + 40 * MINUTE, window=(DAY_START, DAY_START))
+    at_once = DAY_START + 10 * MINUTE
+    morning = visit("m", 1, duration=3 * HOUR + 30 * MINUTE, window=(at_once, at_once))
     noon = visit("n", 1, duration=HOUR)
     lunch_now = lunch(11 * HOUR + 40 * MINUTE, 11 * HOUR + 40 * MINUTE, HOUR)
     route = planned(line_problem([tech(breaks=(lunch_now,))], [morning, noon])).route_of("T1")
@@ -162,14 +163,14 @@ def test_locked_visits_keep_their_pinned_order() -> None:
 
 def test_overtime_not_allowed_leaves_the_visit_out() -> None:
     """Binding: a visit that would end the day after 17:00 is left out without overtime."""
-    long_visit = visit("v", 5, duration=8 * HOUR + 30 * MINUTE)
+    long_visit = visit("v", 5, duration=8 * HOUR)
     result = planned(line_problem([tech()], [long_visit]))
     assert [u.visit for u in result.unassigned] == ["v"]
 
 
 def test_overtime_allowed_takes_the_visit_and_costs_it() -> None:
     """With an hour of overtime allowed, the visit is done and the overtime is costed."""
-    long_visit = visit("v", 5, duration=8 * HOUR + 30 * MINUTE)
+    long_visit = visit("v", 5, duration=8 * HOUR)
     result = planned(line_problem([tech(max_overtime=HOUR)], [long_visit]))
     route = result.route_of("T1")
     assert route is not None and route.overtime == 40 * MINUTE

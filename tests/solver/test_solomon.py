@@ -50,7 +50,11 @@ def _routes_of(*stops: list[str]) -> Result:
         Route(
             technician=technician_id(k),
             stops=tuple(Stop(v, 0, 0, 0, 0, 0, 0) for v in ids),
-            start_time=0, end_time=0, travel_time=0, distance=0, overtime=0,
+            start_time=0,
+            end_time=0,
+            travel_time=0,
+            distance=0,
+            overtime=0,
         )
         for k, ids in enumerate(stops)
     )
@@ -73,7 +77,10 @@ def test_reads_c101_header_and_table():
     assert instance.coordinates[0] == (40.0, 50.0)
     assert (instance.ready[0], instance.due[0], instance.service[0]) == (0, 1236, 0)
     assert (instance.demand[1], instance.ready[1], instance.due[1], instance.service[1]) == (
-        10, 912, 967, 90,
+        10,
+        912,
+        967,
+        90,
     )
 
 
@@ -130,8 +137,9 @@ def test_best_known_c101_routes_stay_feasible_in_solver_integers():
 def test_every_exactly_feasible_best_known_stays_feasible_in_solver_integers():
     """All best-known routes that bks.csv marks feasible exactly are feasible after scaling."""
     with (SOLOMON_DIR / "bks.csv").open(newline="") as handle:
-        names = [row["instance"] for row in csv.DictReader(handle)
-                 if row["feasible_exact"] == "True"]
+        names = [
+            row["instance"] for row in csv.DictReader(handle) if row["feasible_exact"] == "True"
+        ]
     assert len(names) == 48
     broken = []
     for name in names:
@@ -176,8 +184,10 @@ def test_bad_number_names_the_file_line_and_field():
 
 def test_missing_column_names_the_line():
     """A customer row with six fields is reported with its line number."""
-    text = TINY.replace("    2      6         8          7         20        60          5",
-                        "    2      6         8          7         20        60")
+    text = TINY.replace(
+        "    2      6         8          7         20        60          5",
+        "    2      6         8          7         20        60",
+    )
     with pytest.raises(SolomonFormatError, match=r"x\.txt:12: expected 7 fields"):
         parse_solomon(text, source="x.txt")
 

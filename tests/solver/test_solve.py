@@ -1,0 +1,129 @@
+"""solve(): warm starts, determinism, the portfolio, reasons and the PyVRP start."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from solver import pyvrp_start
+from solver.check import check_result
+from solver.model import Problem, TimeWindow, Weights
+from solver.params import SolveParams
+from solver.result import Result
+from solver.solve import recipes_for, solve
+from tests.solver.helpers import line_problem, synthetic_day, tech, visit
+
+PARAMS = SolveParams(time_limit=None, solution_limit=10, seed=3)
+
+
+@pytest.fixture(scope="module")
+def small_day() -> tuple[Problem, dict[str, list[str]]]:
+    """A seeded 3-technician, 20-visit day with lunches, skills and 2-hour windows."""
+    return synthetic_day(seed=7, technicians=3, visits=20)
+
+
+def checked(problem: Problem, result: Result) -> Result:
+    """The result, after the independent checker found nothing wrong with it."""
+    assert check_result(problem, result) == []
+    return result
+
+
+def test_warm_start_returns_the_given_optimal_plan() -> None:
+    """Given the optimal plan, solve returns exactly that plan."""
+    problem = line_problem([tech()], [visit("a", 1), visit("b", 2), visit("c", 3)])
+    given = {"T1": ["a", "b", "c"]}
+    result = checked(problem, solve(problem, PARAMS, initial_routes=given))
+    assert result.as_routes() == given
+
+
+def test_warm_start_is_improved_when_it_can_be() -> None:
+    """A zig-zag starting plan is replaced by the better out-and-back one."""
+    problem = line_problem([tech()], [visit("a", 1), visit("b", 2), visit("c", 3)])
+    result = checked(problem, solve(problem, PARAMS, initial_routes={"T1": ["c", "a", "b"]}))
+    assert result.kpis.travel_time == 6 * 600
+
+
+def test_invalid_warm_start_degrades_gracefully() -> None:
+    """Unknown visits, visits given twice and a visit on a technician without the skill are
+    dropped from the warm start; the plan still covers every doable visit."""
+    techs = [tech("A", skills={"gas": 1}), tech("B")]
+    visits = [visit("a", 1), visit("g", 2, skills={"gas": 1}), visit("c", 3)]
+    problem = line_problem(techs, visits)
+    given = {"B": ["g", "a", "zzz", "a"], "A": ["c"]}
+    result = checked(problem, solve(problem, PARAMS, initial_routes=given))
+    assert result.kpis.visits_unassigned == 0
+    assert "g" in result.as_routes()["A"]
+
+
+def test_same_seed_gives_the_same_plan(small_day: tuple[Problem, dict[str, list[str]]]) -> None:
+    """Two deterministic solves with one seed return identical routes and objective."""
+    problem, _ = small_day
+    first, second = solve(problem, PARAMS), solve(problem, PARAMS)
+    assert first.as_routes() == second.as_routes()
+    assert first.objective == second.objective
+
+
+def test_day_plan_is_valid_and_no_worse_than_the_greedy_plan(
+        small_day: tuple[Problem, dict[str, list[str]]]) -> None:
+    """On a realistic small day the plan passes the checker and beats a greedy plan's
+    objective when warm-started from it."""
+    problem, greedy = small_day
+    from_greedy = checked(problem, solve(problem, PARAMS, initial_routes=greedy))
+    cold = checked(problem, solve(problem, PARAMS))
+    baseline = solve(problem, replace(PARAMS, solution_limit=1, use_pyvrp=False),
+                     initial_routes=greedy)
+    assert from_greedy.objective["total"] <= baseline.objective["total"]
+    assert cold.kpis.visits_planned >= baseline.kpis.visits_planned - 1
+
+
+def test_portfolio_of_two_workers_keeps_the_best(
+        small_day: tuple[Problem, dict[str, list[str]]]) -> None:
+    """With two workers both searches run and the winner has the lowest objective."""
+    problem, _ = small_day
+    result = checked(problem, solve(problem, replace(PARAMS, workers=2)))
+    objectives = result.stats["objectives"]
+    assert len(objectives) == 2  # type: ignore[arg-type]
+    assert result.objective["total"] == min(objectives.values())  # type: ignore[union-attr]
+
+
+def test_tiny_problems_skip_the_pool() -> None:
+    """A problem of three visits runs one search even when more workers are allowed."""
+    problem = line_problem([tech()], [visit("a", 1), visit("b", 2), visit("c", 3)])
+    assert len(recipes_for(problem, replace(PARAMS, workers=2))) == 1
+
+
+def test_unassigned_visits_get_reasons() -> None:
+    """A visit nobody is skilled for is unassigned with a reason in both languages."""
+    problem = line_problem([tech()], [visit("a", 1), visit("x", 2, skills={"gas": 1})])
+    result = checked(problem, solve(problem, PARAMS))
+    (reason,) = result.unassigned
+    assert reason.visit == "x" and reason.code and reason.message_en and reason.message_zh
+
+
+def test_pyvrp_start_respects_skills_and_several_windows() -> None:
+    """PyVRP's starting routes never give a visit to a technician without its skill and do
+    each multi-window visit once."""
+    techs = [tech("A", skills={"gas": 1}), tech("B", start_location=9, end_location=9)]
+    multi = replace(visit("m", 5), windows=synthetic_windows())
+    problem = line_problem(techs, [visit("g", 8, skills={"gas": 1}), multi, visit("b", 9)])
+    routes = pyvrp_start.pyvrp_routes(problem, seed=0, time_limit=None, iterations=200)
+    assert routes is not None
+    assert "g" in routes.get("A", [])
+    assert sum(r.count("m") for r in routes.values()) == 1
+
+
+def synthetic_windows() -> tuple[TimeWindow, ...]:
+    """Two windows: morning and afternoon."""
+    return (TimeWindow(9 * 3600, 10 * 3600), TimeWindow(14 * 3600, 15 * 3600))
+
+
+def test_required_visit_is_planned_even_when_costly() -> None:
+    """A required visit far away is planned although its penalty alone would not pay for it."""
+    far = visit("far", 9, required=True)
+    problem = line_problem([tech()], [far], places=10, seconds_per_step=1200)
+    problem = Problem(problem.durations, problem.distances, problem.technicians, problem.visits,
+                      Weights(travel_time=100))
+    assert 100 * 2 * 9 * 1200 > far.unassigned_penalty
+    result = checked(problem, solve(problem, PARAMS))
+    assert result.kpis.visits_unassigned == 0
