@@ -141,9 +141,15 @@ class _Problems:
 
     def __init__(self) -> None:
         self.items: list[ValidationError] = []
+        self.files: list[str] = []  # the order to list files in; others follow as met
+        self._seen: set[tuple[Any, ...]] = set()
 
     def add(self, file: str, row: Row | None, field_name: str | None, en: str, zh: str) -> None:
-        self.items.append(ValidationError(en, zh, field=field_name, row=row, file=file))
+        # A bad reference may be found by more than one check: say it once.
+        key = (file, row, field_name, en)
+        if key not in self._seen:
+            self._seen.add(key)
+            self.items.append(ValidationError(en, zh, field=field_name, row=row, file=file))
 
     def raise_if_any(self) -> None:
         if self.items:
@@ -151,7 +157,8 @@ class _Problems:
 
     def _order(self) -> Callable[[ValidationError], tuple[int, int, str]]:
         """Files in the order met, then rows in file order (a spreadsheet's or a list's)."""
-        files = {name: i for i, name in reversed(list(enumerate(e.file for e in self.items)))}
+        met = [*self.files, *(e.file for e in self.items)]
+        files = {name: i for i, name in reversed(list(enumerate(met)))}
 
         def key(error: ValidationError) -> tuple[int, int, str]:
             row = error.row
@@ -194,6 +201,7 @@ def import_csv(
     if not tables:
         raise ValidationError("give at least one CSV file to import", "请至少提供一个要导入的 CSV 文件",
                               field="customers/technicians/visits")
+    problems.files = [table.file for table in tables.values()]
     problems.raise_if_any()  # a file that cannot be read as a table has no rows worth checking
     db = _DbState.load(session, _csv_codes(tables))
     builder = _CsvBuilder(db, problems, geocoder, now or datetime.now(UTC))
@@ -888,6 +896,7 @@ class _CsvBuilder:
     def bounding_box(self) -> tuple[float, float, float, float]:
         points = [(c.lat, c.lon) for c in self.customers] + [
             (t.home_lat, t.home_lon) for t in self.technicians]
+        points = [p for p in points if p[0] is not None and p[1] is not None]
         if not points:
             return (0.0, 0.0, 0.0, 0.0)
         lats, lons = [p[0] for p in points], [p[1] for p in points]

@@ -152,6 +152,16 @@ class PlanStatus(enum.StrEnum):
     SUPERSEDED = "superseded"
 
 
+class SolveJobStatus(enum.StrEnum):
+    """Life cycle of a background solve of an outlet-day."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
 class StopKind(enum.StrEnum):
     """What a technician does at a plan stop."""
 
@@ -192,6 +202,39 @@ class Role(enum.StrEnum):
     MANAGER = "manager"
     DISPATCHER = "dispatcher"
     TECHNICIAN = "technician"
+
+
+class TaskKind(enum.StrEnum):
+    """What a task asks a person to do (a call, a notice, a review)."""
+
+    CONFIRMATION_CALL = "confirmation_call"
+    RECONFIRM_CALL = "reconfirm_call"
+    DELAY_NOTICE = "delay_notice"
+    CONSENT_REQUEST = "consent_request"
+    HANDOVER_NOTICE = "handover_notice"
+    FOLLOWUP_CALL = "followup_call"
+    CHARGE_NOTICE = "charge_notice"
+    ESCALATION = "escalation"
+    SUPERVISOR_REVIEW = "supervisor_review"
+
+
+class TaskStatus(enum.StrEnum):
+    """Life cycle of a task."""
+
+    OPEN = "open"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class AssigneeRole(enum.StrEnum):
+    """Who is expected to carry out a task."""
+
+    DISPATCHER = "dispatcher"
+    TECHNICIAN = "technician"
+    MANAGER = "manager"
+    SUPERVISOR = "supervisor"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -387,6 +430,10 @@ class Outlet(Base):
     phone: Mapped[str] = mapped_column(String(40), default="")
     speed_kmh: Mapped[float] = mapped_column(Float, default=25.0)
     detour_factor: Mapped[float] = mapped_column(Float, default=1.35)
+    # Local ["HH:MM", "HH:MM"] periods when customers are not called (meal and rest times).
+    quiet_periods: Mapped[list[list[str]]] = mapped_column(
+        JSON, default=lambda: [["12:00", "13:30"]]
+    )
 
     technicians: Mapped[list[Technician]] = relationship(back_populates="outlet")
 
@@ -413,6 +460,10 @@ class Technician(Versioned, Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     duration_factor: Mapped[float] = mapped_column(Float, default=1.0)
     max_visits: Mapped[int] = mapped_column(Integer, default=10)
+    # Where the technician's phone last reported itself (for the dispatcher's map).
+    last_lat: Mapped[float | None] = mapped_column(Float)
+    last_lon: Mapped[float | None] = mapped_column(Float)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     outlet: Mapped[Outlet] = relationship(back_populates="technicians")
     skills: Mapped[list[TechnicianSkill]] = relationship(
@@ -579,6 +630,12 @@ class ServiceTicket(Versioned, Base):
     priority: Mapped[int] = mapped_column(Integer, default=2)
     status: Mapped[TicketStatus] = mapped_column(EnumText(TicketStatus), default=TicketStatus.OPEN)
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    # Codes of the 三包 exclusions found (e.g. "misuse"); see dispatch.warranty.
+    warranty_exclusions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # When the customer was told about the charge; a chargeable visit needs it to be confirmed.
+    charge_explained_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    charge_note: Mapped[str] = mapped_column(Text, default="")
+    supervisor_flag: Mapped[bool] = mapped_column(Boolean, default=False)
 
     customer: Mapped[Customer] = relationship()
     product: Mapped[CustomerProduct | None] = relationship()
@@ -620,10 +677,20 @@ class Visit(Versioned, Base):
     actual_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     outcome: Mapped[str | None] = mapped_column(Text)
     priority: Mapped[int] = mapped_column(Integer, default=2)
+    # The technician promised to the customer when the visit was confirmed.
+    committed_technician_id: Mapped[int | None] = mapped_column(_fk("technicians.id"))
+    # The customer agreed that another technician may come (a handover).
+    handover_agreed: Mapped[bool] = mapped_column(Boolean, default=False)
+    reconfirm_attempts: Mapped[int] = mapped_column(Integer, default=0)
 
     ticket: Mapped[ServiceTicket] = relationship(back_populates="visits")
     outlet: Mapped[Outlet] = relationship()
-    pinned_technician: Mapped[Technician | None] = relationship()
+    pinned_technician: Mapped[Technician | None] = relationship(
+        foreign_keys=[pinned_technician_id]
+    )
+    committed_technician: Mapped[Technician | None] = relationship(
+        foreign_keys=[committed_technician_id]
+    )
     windows: Mapped[list[VisitWindow]] = relationship(
         back_populates="visit", cascade="all, delete-orphan", order_by="VisitWindow.starts_at"
     )
@@ -733,6 +800,38 @@ class Plan(Versioned, Base):
     unassigned: Mapped[list[UnassignedVisit]] = relationship(
         back_populates="plan", cascade="all, delete-orphan"
     )
+
+
+class SolveJob(Base):
+    """A background solve of one outlet-day started from the board: progress, outcome, plan."""
+
+    __tablename__ = "solve_jobs"
+    __table_args__ = (
+        enum_check("status", SolveJobStatus),
+        CheckConstraint("progress BETWEEN 0 AND 1", name="progress_range"),
+        positive("time_limit_seconds"),
+        Index(None, "outlet_id", "day", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    outlet_id: Mapped[int] = mapped_column(_fk("outlets.id"))
+    day: Mapped[date] = mapped_column(Date)
+    status: Mapped[SolveJobStatus] = mapped_column(
+        EnumText(SolveJobStatus), default=SolveJobStatus.QUEUED
+    )
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    started_by: Mapped[str] = mapped_column(String(80))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    time_limit_seconds: Mapped[float] = mapped_column(Float, default=10.0)
+    # The draft the job produced; a plan deleted later leaves the job's history in place.
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id", ondelete="SET NULL"))
+    message_zh: Mapped[str] = mapped_column(Text, default="")
+    message_en: Mapped[str] = mapped_column(Text, default="")
+    stop_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    outlet: Mapped[Outlet] = relationship()
+    plan: Mapped[Plan | None] = relationship()
 
 
 class PlanStop(Base):
@@ -856,6 +955,64 @@ class Notification(Base):
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the delivery worker may retry after a failed attempt (back-off).
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    task_id: Mapped[int | None] = mapped_column(_fk("tasks.id"), index=True)
+
+
+class Task(Versioned, Base):
+    """Work for a person derived from the rules: a call, a notice, an escalation, a review.
+
+    ``due_from`` is the earliest useful moment and ``due_by`` the latest; a task that cannot be
+    done inside calling hours in time is ``flagged`` for the dispatcher with the reason.
+    """
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        enum_check("kind", TaskKind),
+        enum_check("status", TaskStatus),
+        enum_check("assignee_role", AssigneeRole),
+        CheckConstraint("due_by >= due_from", name="due_by_not_before_due_from"),
+        Index(None, "outlet_id", "due_by"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[TaskKind] = mapped_column(EnumText(TaskKind))
+    visit_id: Mapped[int | None] = mapped_column(_fk("visits.id", cascade=True), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(_fk("service_tickets.id"), index=True)
+    outlet_id: Mapped[int] = mapped_column(_fk("outlets.id"))
+    assignee_role: Mapped[AssigneeRole] = mapped_column(EnumText(AssigneeRole))
+    technician_id: Mapped[int | None] = mapped_column(_fk("technicians.id"))
+    due_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_by: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[TaskStatus] = mapped_column(EnumText(TaskStatus), default=TaskStatus.OPEN)
+    outcome: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    flag_reason: Mapped[str] = mapped_column(Text, default="")
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_by: Mapped[str | None] = mapped_column(String(80))
+
+    visit: Mapped[Visit | None] = relationship()
+    ticket: Mapped[ServiceTicket | None] = relationship()
+    outlet: Mapped[Outlet] = relationship()
+    technician: Mapped[Technician | None] = relationship()
+
+
+class Holiday(Base):
+    """A public or outlet holiday: no calls to customers that day."""
+
+    __tablename__ = "holidays"
+    __table_args__ = (UniqueConstraint("outlet_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # None: the holiday applies to every outlet.
+    outlet_id: Mapped[int | None] = mapped_column(_fk("outlets.id", cascade=True))
+    day: Mapped[date] = mapped_column(Date)
+    name_zh: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100))
 
 
 class AuditEvent(Base):

@@ -166,7 +166,8 @@ def _outlet(session: Session, outlet: m.Outlet | str) -> m.Outlet:
 def _provider(outlet: m.Outlet, travel: TravelProvider | None) -> TravelProvider:
     if travel is not None:
         return travel
-    return provider_for(outlet.speed_kmh, outlet.detour_factor, config.load_config().get("OSRM_URL"))
+    osrm_url = config.load_config().get("OSRM_URL")
+    return provider_for(outlet.speed_kmh, outlet.detour_factor, osrm_url)
 
 
 def _working_shifts(session: Session, outlet: m.Outlet, day: date) -> list[m.TechnicianShift]:

@@ -34,7 +34,7 @@ class SolveParams:
     metaheuristic: str = "guided_local_search"
     gls_lambda: float = 1.0
     use_pyvrp: bool = True
-    pyvrp_share: float = 0.6
+    pyvrp_share: float = 0.9
     log_search: bool = False
 
     def __post_init__(self) -> None:

@@ -60,7 +60,15 @@ class SolomonInstance:
 
 
 class SolomonFormatError(ValueError):
-    """A Solomon file that cannot be read; the message names the file and the line."""
+    """A Solomon file that cannot be read. ``str()`` is the English sentence naming the file and
+    the line; ``message_zh`` says the same in Simplified Chinese."""
+
+    def __init__(self, source: str, line: int | None, message_en: str, message_zh: str) -> None:
+        where_en = f"{source}:{line}" if line is not None else source
+        where_zh = f"{source} 第 {line} 行" if line is not None else source
+        super().__init__(f"{where_en}: {message_en}")
+        self.source, self.line = source, line
+        self.message_zh = f"{where_zh}：{message_zh}"
 
 
 def read_solomon(path: str | Path) -> SolomonInstance:
@@ -69,7 +77,12 @@ def read_solomon(path: str | Path) -> SolomonInstance:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
-        raise SolomonFormatError(f"{path}: cannot read the file ({exc.strerror}).") from exc
+        raise SolomonFormatError(
+            str(path),
+            None,
+            f"cannot read the file ({exc.strerror}).",
+            f"无法读取文件（{exc.strerror}）。",
+        ) from exc
     return parse_solomon(text, source=str(path))
 
 
@@ -78,7 +91,7 @@ def parse_solomon(text: str, source: str = "<string>") -> SolomonInstance:
     numbered = enumerate(text.splitlines(), start=1)
     lines = [(no, line.strip()) for no, line in numbered if line.strip()]
     if not lines:
-        raise SolomonFormatError(f"{source}: the file is empty.")
+        raise SolomonFormatError(source, None, "the file is empty.", "文件为空。")
     name = lines[0][1]
     vehicle_at = _find_heading(lines, "VEHICLE", source)
     customer_at = _find_heading(lines, "CUSTOMER", source)
@@ -91,28 +104,38 @@ def _find_heading(lines: list[tuple[int, str]], heading: str, source: str) -> in
     for k, (_, line) in enumerate(lines):
         if line.upper() == heading:
             return k
-    raise SolomonFormatError(f"{source}: no {heading} section found.")
+    raise SolomonFormatError(source, None, f"no {heading} section found.", f"缺少 {heading} 部分。")
 
 
 def _read_fleet(section: list[tuple[int, str]], source: str) -> tuple[int, int]:
     numeric = [(no, line) for no, line in section if line[0].isdigit()]
     if len(numeric) != 1:
-        where = section[0][0] if section else "?"
+        where = section[0][0] if section else None
         raise SolomonFormatError(
-            f"{source}:{where}: the VEHICLE section needs one line 'NUMBER CAPACITY'."
+            source,
+            where,
+            "the VEHICLE section needs one line 'NUMBER CAPACITY'.",
+            "VEHICLE 部分需要恰好一行“车辆数 容量”。",
         )
     no, line = numeric[0]
     fields = line.split()
     if len(fields) != 2:
         raise SolomonFormatError(
-            f"{source}:{no}: expected 'NUMBER CAPACITY', found {len(fields)} fields."
+            source,
+            no,
+            f"expected 'NUMBER CAPACITY', found {len(fields)} fields.",
+            f"应为“车辆数 容量”两个字段，实际有 {len(fields)} 个。",
         )
     vehicles = _as_int(fields[0], "NUMBER", source, no)
     capacity = _as_int(fields[1], "CAPACITY", source, no)
     if vehicles < 1:
-        raise SolomonFormatError(f"{source}:{no}: field NUMBER must be at least 1.")
+        raise SolomonFormatError(
+            source, no, "field NUMBER must be at least 1.", "车辆数（NUMBER）至少为 1。"
+        )
     if capacity < 0:
-        raise SolomonFormatError(f"{source}:{no}: field CAPACITY must not be negative.")
+        raise SolomonFormatError(
+            source, no, "field CAPACITY must not be negative.", "容量（CAPACITY）不能为负。"
+        )
     return vehicles, capacity
 
 
@@ -120,19 +143,31 @@ def _build_instance(
     name: str, vehicles: int, capacity: int, rows: list[tuple[int, str]], source: str
 ) -> SolomonInstance:
     if len(rows) < 2:
-        raise SolomonFormatError(f"{source}: the CUSTOMER table needs the depot and a customer.")
+        raise SolomonFormatError(
+            source,
+            None,
+            "the CUSTOMER table needs the depot and a customer.",
+            "CUSTOMER 表至少需要车场和一个客户。",
+        )
     coordinates, demand, ready, due, service = [], [], [], [], []
     for expected, (no, line) in enumerate(rows):
         fields = line.split()
         if len(fields) != _CUSTOMER_COLUMNS:
             raise SolomonFormatError(
-                f"{source}:{no}: expected {_CUSTOMER_COLUMNS} fields (CUST NO., XCOORD., "
-                f"YCOORD., DEMAND, READY TIME, DUE DATE, SERVICE TIME), found {len(fields)}."
+                source,
+                no,
+                f"expected {_CUSTOMER_COLUMNS} fields (CUST NO., XCOORD., YCOORD., DEMAND, "
+                f"READY TIME, DUE DATE, SERVICE TIME), found {len(fields)}.",
+                f"应有 {_CUSTOMER_COLUMNS} 个字段（编号、X 坐标、Y 坐标、需求、最早时间、最晚时间、"
+                f"服务时长），实际有 {len(fields)} 个。",
             )
         number = _as_int(fields[0], "CUST NO.", source, no)
         if number != expected:
             raise SolomonFormatError(
-                f"{source}:{no}: customer number {number} out of order; expected {expected}."
+                source,
+                no,
+                f"customer number {number} out of order; expected {expected}.",
+                f"客户编号 {number} 顺序不对，应为 {expected}。",
             )
         x = _as_float(fields[1], "XCOORD.", source, no)
         y = _as_float(fields[2], "YCOORD.", source, no)
@@ -160,13 +195,27 @@ def _build_instance(
 
 def _check_row(demand: int, ready: float, due: float, service: float, source: str, no: int) -> None:
     if demand < 0:
-        raise SolomonFormatError(f"{source}:{no}: field DEMAND must not be negative.")
+        raise SolomonFormatError(
+            source, no, "field DEMAND must not be negative.", "需求（DEMAND）不能为负。"
+        )
     if ready < 0:
-        raise SolomonFormatError(f"{source}:{no}: field READY TIME must not be negative.")
+        raise SolomonFormatError(
+            source, no, "field READY TIME must not be negative.", "最早时间（READY TIME）不能为负。"
+        )
     if due < ready:
-        raise SolomonFormatError(f"{source}:{no}: field DUE DATE is before READY TIME.")
+        raise SolomonFormatError(
+            source,
+            no,
+            "field DUE DATE is before READY TIME.",
+            "最晚时间（DUE DATE）早于最早时间（READY TIME）。",
+        )
     if service < 0:
-        raise SolomonFormatError(f"{source}:{no}: field SERVICE TIME must not be negative.")
+        raise SolomonFormatError(
+            source,
+            no,
+            "field SERVICE TIME must not be negative.",
+            "服务时长（SERVICE TIME）不能为负。",
+        )
 
 
 def _as_float(token: str, field_name: str, source: str, no: int) -> float:
@@ -174,10 +223,15 @@ def _as_float(token: str, field_name: str, source: str, no: int) -> float:
         value = float(token)
     except ValueError:
         raise SolomonFormatError(
-            f"{source}:{no}: field {field_name} is {token!r}, not a number."
+            source,
+            no,
+            f"field {field_name} is {token!r}, not a number.",
+            f"字段 {field_name} 的值 {token!r} 不是数字。",
         ) from None
     if not math.isfinite(value):
-        raise SolomonFormatError(f"{source}:{no}: field {field_name} is not finite.")
+        raise SolomonFormatError(
+            source, no, f"field {field_name} is not finite.", f"字段 {field_name} 不是有限数。"
+        )
     return value
 
 
@@ -185,7 +239,10 @@ def _as_int(token: str, field_name: str, source: str, no: int) -> int:
     value = _as_float(token, field_name, source, no)
     if value != int(value):
         raise SolomonFormatError(
-            f"{source}:{no}: field {field_name} is {token!r}, not a whole number."
+            source,
+            no,
+            f"field {field_name} is {token!r}, not a whole number.",
+            f"字段 {field_name} 的值 {token!r} 不是整数。",
         )
     return int(value)
 

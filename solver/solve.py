@@ -47,6 +47,8 @@ def solve(problem: Problem, params: SolveParams = SolveParams(),
     set and ``params.time_limit`` does not bind.
     """
     began = time.perf_counter()
+    if not problem.visits or not problem.technicians:
+        return _nobody_to_route(problem, began)
     recipes = recipes_for(problem, params)
     if len(recipes) > 1:
         outcomes = _run_pool(problem, params, recipes, initial_routes)
@@ -71,6 +73,19 @@ def solve(problem: Problem, params: SolveParams = SolveParams(),
     })
 
 
+def _nobody_to_route(problem: Problem, began: float) -> Result:
+    """The plan of a day without visits or without technicians: nothing is routed."""
+    if any(v.required for v in problem.visits):
+        raise ValueError("The problem has required visits but no technicians (field "
+                         "'technicians').")
+    ids = tuple(v.id for v in problem.visits)
+    outcome = EngineOutcome((), ids, "success", False, engine.objective_terms(problem, (), ids))
+    return assemble(problem, outcome, {"status": "success", "winner": "none", "workers": 0,
+                                       "warm_start": False,
+                                       "wall_time": round(time.perf_counter() - began, 3),
+                                       "objectives": {}})
+
+
 def assemble(problem: Problem, outcome: EngineOutcome, stats: Mapping[str, object]) -> Result:
     """The Result of an engine outcome: reasons for the unassigned visits, KPIs, objective."""
     return Result(
@@ -89,10 +104,11 @@ def recipes_for(problem: Problem, params: SolveParams) -> list[Recipe]:
     pyvrp_ok = params.use_pyvrp and pyvrp_start.can_express(problem)
     recipes: list[Recipe] = []
     if pyvrp_ok:
+        # PyVRP is by far the stronger search (Solomon, 10 s: ~0.5% gap against ~2.5% for
+        # OR-Tools alone), so the first workers differ only in its seed.
         recipes.append(Recipe("pyvrp+ortools", True, params.seed, first))
-    recipes.append(Recipe(f"ortools:{first}", False, params.seed, first))
-    if pyvrp_ok:
         recipes.append(Recipe("pyvrp+ortools:seed2", True, params.seed + 1, first))
+    recipes.append(Recipe(f"ortools:{first}", False, params.seed, first))
     other = "local_cheapest_insertion" if first != "local_cheapest_insertion" else "savings"
     recipes.append(Recipe(f"ortools:{other}", False, params.seed, other))
     small = (len(problem.visits) < POOL_MIN_VISITS

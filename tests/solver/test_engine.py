@@ -32,13 +32,12 @@ def ortools_only(params: SolveParams = PARAMS) -> SolveParams:
     return replace(params, use_pyvrp=False)
 
 
-def test_three_visits_on_a_line_are_done_outward_then_home() -> None:
-    """The known optimum: one trip out to the farthest place and back, 2 x 30 minutes driving."""
+def test_three_visits_on_a_line_cost_one_trip_out_and_back() -> None:
+    """The known optimum: driving no more than out to the farthest place and back (60 min)."""
     problem = line_problem([tech()], [visit("a", 3), visit("b", 1), visit("c", 2)])
     result = planned(problem)
     route = result.route_of("T1")
-    assert route is not None
-    assert route.visit_ids in (("b", "c", "a"), ("a", "c", "b"))
+    assert route is not None and sorted(route.visit_ids) == ["a", "b", "c"]
     assert result.kpis.travel_time == 6 * 600
     assert result.objective["total"] == 6 * 600
 

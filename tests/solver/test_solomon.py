@@ -225,3 +225,12 @@ def _read_sol(path: Path) -> list[list[int]]:
         for line in path.read_text().splitlines()
         if line.startswith("Route")
     ]
+
+
+def test_format_errors_also_read_in_chinese():
+    """Every format error carries a Simplified Chinese sentence with the same file and line."""
+    text = TINY.replace("20        60", "20        soon")
+    with pytest.raises(SolomonFormatError) as caught:
+        parse_solomon(text, source="x.txt")
+    assert caught.value.message_zh == "x.txt 第 12 行：字段 DUE DATE 的值 'soon' 不是数字。"
+    assert (caught.value.source, caught.value.line) == ("x.txt", 12)

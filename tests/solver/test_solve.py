@@ -127,3 +127,18 @@ def test_required_visit_is_planned_even_when_costly() -> None:
     assert 100 * 2 * 9 * 1200 > far.unassigned_penalty
     result = checked(problem, solve(problem, PARAMS))
     assert result.kpis.visits_unassigned == 0
+
+
+def test_day_without_technicians_leaves_every_visit_out() -> None:
+    """With nobody working, every visit is unassigned, each with a reason."""
+    problem = line_problem([], [visit("a", 1), visit("b", 2)])
+    result = checked(problem, solve(problem, PARAMS))
+    assert [u.visit for u in result.unassigned] == ["a", "b"]
+    assert result.routes == ()
+
+
+def test_day_without_visits_is_an_empty_plan() -> None:
+    """With nothing to do, the plan is empty and costs nothing."""
+    problem = line_problem([tech()], [])
+    result = checked(problem, solve(problem, PARAMS))
+    assert result.routes == () and result.objective["total"] == 0
