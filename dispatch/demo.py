@@ -105,7 +105,7 @@ def _prepare(session: Session, dataset_name: str, day: date, seed: int, params: 
         publish_plan(session, plan, plan.version)
         db.flush(session)
         planned.append(outlet.code)
-    return DemoInfo(dataset_name, day, url, _logins(dataset), loaded, tuple(planned), tuple(kept))
+    return DemoInfo(dataset_name, day, url, demo_logins(dataset), loaded, tuple(planned), tuple(kept))
 
 
 def _has_published_plan(session: Session, outlet: m.Outlet, day: date) -> bool:
@@ -114,7 +114,8 @@ def _has_published_plan(session: Session, outlet: m.Outlet, day: date) -> bool:
     return session.scalars(query.limit(1)).first() is not None
 
 
-def _logins(dataset: fixtures.Dataset) -> tuple[DemoLogin, ...]:
+def demo_logins(dataset: fixtures.Dataset) -> tuple[DemoLogin, ...]:
+    """Return the accounts of ``dataset`` with their initial passwords and technician names."""
     names = {t.code: t.name for t in dataset.technicians}
     return tuple(
         DemoLogin(u.username, u.role, u.password,

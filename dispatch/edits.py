@@ -22,7 +22,7 @@ from dispatch import db
 from dispatch import models as m
 from dispatch.errors import ConflictError, NotFoundError, ValidationError
 from dispatch.planning import PlanningInput, build_problem
-from dispatch.timeutil import from_seconds
+from dispatch.timeutil import from_seconds, plan_epoch
 from solver import Technician as SolverTechnician
 from solver import Visit as SolverVisit
 from solver.schedule import Relax, Schedule, schedule_route
@@ -262,7 +262,7 @@ def move_visit(session: Session, plan: m.Plan, visit_id: int, technician_id: int
         raise ValidationError(cost.reason_en, cost.reason_zh, field="technician_id",
                               row=cost.visit_code)
     target = plan if plan.status == m.PlanStatus.DRAFT else copy_as_draft(session, plan, actor)
-    epoch = build_problem(session, plan.outlet, plan.day).epoch
+    epoch = plan_epoch(plan.day, plan.outlet.timezone)
     codes = {v.code: v.id for v in session.scalars(
         select(m.Visit).where(m.Visit.outlet_id == plan.outlet_id, m.Visit.day == plan.day))}
     for stop in [s for s in target.stops if s.technician_id in cost.schedules]:

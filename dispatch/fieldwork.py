@@ -331,8 +331,6 @@ def geo_uri(lat: float, lon: float, label: str) -> str:
 
 def day_cards(session: Session, technician_id: int, day: date) -> list[DayCard]:
     """The technician's visits of ``day`` in route order, ready for the phone."""
-    from dispatch import warranty  # the rules module; imported late, it is heavy on data
-
     rows = technician_day(session, technician_id, day)
     if not rows:
         return []
@@ -346,11 +344,7 @@ def day_cards(session: Session, technician_id: int, day: date) -> list[DayCard]:
     cards = []
     for row in rows:
         visit = visits[row.id]
-        ticket = visit.ticket
-        chargeable, note_zh, note_en = None, "", ""
-        if ticket.product is not None:
-            outcome = warranty.assess(ticket.product, ticket, day)
-            chargeable, note_zh, note_en = outcome.chargeable, outcome.reason_zh, outcome.reason_en
+        chargeable, note_zh, note_en = charge_summary(visit)
         eta = arrivals.get(row.id)
         cards.append(DayCard(
             row=row, eta=utc_to_local(eta, tech.outlet.timezone) if eta else None,
@@ -358,6 +352,23 @@ def day_cards(session: Session, technician_id: int, day: date) -> list[DayCard]:
             chargeable=chargeable, warranty_note_zh=note_zh, warranty_note_en=note_en,
             has_record=row.id in recorded))
     return cards
+
+
+def charge_summary(visit: m.Visit) -> tuple[bool | None, str, str]:
+    """(chargeable, reason in Chinese, in English) under the 三包 rules on the visit's day;
+    (None, "", "") when the ticket names no product."""
+    from dispatch import warranty  # the rules module
+
+    ticket = visit.ticket
+    if ticket.product is None:
+        return None, "", ""
+    outcome = warranty.assess(ticket.product, ticket, visit.day)
+    return outcome.chargeable, outcome.reason_zh, outcome.reason_en
+
+
+def planned_arrival(session: Session, visit: m.Visit) -> datetime | None:
+    """When the current plan has the technician arriving at the visit (UTC), if planned."""
+    return _arrivals(session, visit.outlet_id, visit.day).get(visit.id)
 
 
 def _arrivals(session: Session, outlet_id: int, day: date) -> dict[int, datetime]:

@@ -370,8 +370,8 @@ def _claim(session: Session, row_id: int, attempts: int, now: datetime) -> bool:
     result = session.execute(
         update(n)
         .where(n.id == row_id, n.status == m.NotificationStatus.PENDING.value,
-               n.attempts == attempts,
-               or_(n.next_attempt_at.is_(None), n.next_attempt_at <= now))
+               
+               )
         .values(attempts=attempts + 1, next_attempt_at=now + CLAIM_LEASE)
         .execution_options(synchronize_session=False))
     session.expire_all()
@@ -384,7 +384,12 @@ def _may_call(session: Session, row: m.Notification, now: datetime,
     customer = session.get(m.Customer, row.recipient_id)
     outlet = _outlet_of(session, row.payload or {}, _task(session, row))
     if customer is None or outlet is None:
-        return True  # nothing to check against; compose() reports what is missing
+        # Without them calling hours cannot be checked, and waiting will not tell them.
+        row.status = m.NotificationStatus.FAILED
+        row.last_error = ("no customer or outlet to check calling hours against / "
+                          "缺少客户或网点，无法核对通话时段")
+        report.failed.append(row.id)
+        return False
     horizon = row.latest_useful or now + OPEN_HORIZON
     at = calling.next_call_time(outlet, customer, now, horizon)
     if at is not None and at <= now:

@@ -134,24 +134,19 @@ INSTALL_PREPARATIONS: dict[m.ProductCategory, tuple[str, str]] = {
 }
 GENERIC_PREPARATION = ("保持通道畅通，电源可用", "keep the way clear and the power on")
 
-REMEDIES: dict[str, tuple[str, str]] = {
-    "return": ("可选择退货、换货或维修", "you may choose a return, an exchange or a repair"),
-    "exchange": ("可选择换货或维修", "you may choose an exchange or a repair"),
-    "repair": ("本次维修免费", "this repair is free of charge"),
-    "none": ("本次服务免费", "this service is free of charge"),
-}
-
 # Reasons people give for a delay, a change or a handover; free text is used as given.
+# Reasons people give for a delay, a change or a handover (noun phrases: they follow
+# 因为/由于 and "because of"); free text is used as given.
 CAUSES: dict[str, tuple[str, str]] = {
     "traffic": ("路上堵车", "heavy traffic on the way"),
-    "overrun": ("前一位客户的工作比预计的时间长", "the previous job took longer than expected"),
-    "emergency": ("临时处理了一个紧急报修", "an urgent repair came up"),
+    "overrun": ("前一位客户的工作比预计的时间长", "an earlier job that took longer than expected"),
+    "emergency": ("临时处理了一个紧急报修", "an urgent repair that came up"),
     "vehicle": ("车辆出了故障", "a problem with the service vehicle"),
     "weather": ("天气原因", "the weather"),
-    "sick": ("原定的师傅身体不适", "the technician planned for you is unwell"),
-    "parts": ("所需配件还没有到货", "the parts needed have not arrived yet"),
+    "sick": ("原定的师傅身体不适", "illness of the technician planned for you"),
+    "parts": ("所需配件还没有到货", "a delay in the delivery of the parts needed"),
     "schedule": ("当天的工作安排有调整", "a change in the day's schedule"),
-    "skills": ("需要更有经验的师傅处理", "the job needs a more experienced technician"),
+    "skills": ("需要更有经验的师傅处理", "the job needing a more experienced technician"),
 }
 DEFAULT_CAUSE = "overrun"
 DEFAULT_REASON = "schedule"
@@ -335,46 +330,33 @@ class _Facts:
         if done:
             return str(done)
         if self.zh:
-            return f"已完成{self.fact_product()}的{self.fact_purpose()}"
-        return f"the {self.fact_purpose()} of your {self.fact_product()} is finished"
+            return f"已按工单完成{self.fact_purpose()}"
+        return f"the {self.fact_purpose()} on the service order was carried out"
 
     # ----- warranty and charge -----------------------------------------------------------------
-    def _warranty(self) -> warranty.WarrantyOutcome | None:
-        product = self.ticket.product
-        if product is None:
-            return None
-        return warranty.assess(product, self.ticket, self.visit.day)
+    def _warranty(self) -> warranty.WarrantyOutcome:
+        return warranty.assess(self.ticket.product, self.ticket, self.visit.day)
 
     def fact_warranty(self) -> str:
         outcome = self._warranty()
-        if outcome is None:
-            return self.pick(("保修情况需要师傅到现场核实", "warranty status to be checked on site"))
-        if outcome.covered:
-            until = self._until(outcome.warranty_until)
-            return self.pick((f"在保修期内{until}", f"is under warranty{until}"))
         reason = outcome.reason_zh if self.zh else outcome.reason_en
-        return self.pick((f"不在免费保修范围（{reason}）", f"is not covered for free ({reason})"))
+        if not outcome.covered or outcome.warranty_until is None:
+            return reason
+        until = outcome.warranty_until
+        if self.zh:
+            return f"{reason.rstrip('。')}（保修至{until.year}年{until.month}月{until.day}日）。"
+        return (f"{reason.rstrip('.')} (warranty until {until.day} "
+                f"{MONTHS_EN[until.month - 1]} {until.year}).")
 
     def fact_charge(self) -> str:
-        outcome = self._warranty()
-        note = (self.ticket.charge_note or "").strip()
-        if outcome is not None and not outcome.chargeable:
-            return self.pick(REMEDIES.get(outcome.remedy, REMEDIES["none"]))
-        if outcome is None:
-            return self.pick(("如需收费，师傅会在动工前先说明费用，您同意后再做",
-                              "if there is a charge, the technician will tell you before any "
-                              "work starts and only go ahead with your consent"))
-        detail = note or self.pick(("具体费用师傅会在动工前先向您说明",
-                                    "the technician will explain the cost before any work"))
-        return self.pick((f"本次服务需要收费，{detail}，经您同意后再做",
-                          f"this service is chargeable: {detail}, and starts only with your "
-                          "consent"))
-
-    def _until(self, until: date | None) -> str:
-        if until is None:
-            return ""
-        return f"（至{until.year}年{until.month}月{until.day}日）" if self.zh else (
-            f" until {until.day} {MONTHS_EN[until.month - 1]} {until.year}")
+        if not self._warranty().chargeable:
+            return self.pick(("本次不收费。", "There is no charge for this visit."))
+        # Never surprise the customer: the cost is told, and agreed, before any work.
+        detail = (self.ticket.charge_note or "").strip() or self.pick(
+            ("具体费用师傅会在动工前先向您说明", "the technician will tell you the cost first"))
+        return self.pick((f"本次服务收费：{detail}，经您同意后再动工。",
+                          f"This service is chargeable: {detail}; work starts only with your "
+                          "consent."))
 
     # ----- when --------------------------------------------------------------------------------
     def _window(self) -> tuple[datetime, datetime]:

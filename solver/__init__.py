@@ -12,6 +12,7 @@ from solver.model import (
 )
 from solver.params import SolveParams
 from solver.result import BreakPlacement, Kpis, Result, Route, Stop, Unassigned
+from solver.solve import solve
 
 __all__ = [
     "Break",
@@ -28,5 +29,6 @@ __all__ = [
     "Unassigned",
     "Visit",
     "Weights",
+    "solve",
     "windows",
 ]

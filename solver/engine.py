@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from solver.model import Problem, Technician, TimeWindow, Visit
 from solver.result import BreakPlacement, Kpis, Route, Stop
+from solver.schedule import schedule_route
 
 #: OR-Tools names of the first-solution strategies that SolveParams accepts.
 _FIRST_SOLUTIONS = {
@@ -45,6 +46,10 @@ TIME = "time"
 #: Deterministic searches (solution limit, no time limit) also stop after this many failed moves
 #: per allowed solution: guided local search on a tiny problem may never find that many solutions.
 FAILURES_PER_SOLUTION = 1000
+#: However late it is, a search gets this long: a plan a little late beats no plan.
+MIN_SEARCH_SECONDS = 0.5
+#: How many of the cheapest positions the warm-start repair tries for a missing visit.
+INSERTION_CANDIDATES = 12
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,8 @@ class RoutingEngine:
             dtype=np.int64,
         )
         self.break_intervals: dict[int, list[pywrapcp.IntervalVar]] = {}
+        #: The repaired warm start OR-Tools accepted (node numbers per technician), if any.
+        self.warm_routes: list[list[int]] | None = None
         self._build()
 
     # ----------------------------------------------------------------------- model building
@@ -279,13 +286,84 @@ class RoutingEngine:
         params.log_search = config.log_search
         return params
 
-    def warm_assignment(self, routes: Mapping[str, Sequence[str]]) -> pywrapcp.Assignment | None:
+    def warm_assignment(self, routes: Mapping[str, Sequence[str]],
+                        fill: bool = True) -> pywrapcp.Assignment | None:
         """The assignment of the given routes (technician id -> visit ids), repaired: unknown or
-        forbidden visits dropped, locked visits put first; None when OR-Tools rejects it."""
-        node_routes = self._clean_routes(routes)
+        forbidden visits dropped, locked visits put first, visits that make a route infeasible
+        left out, and (``fill``) missing visits inserted where they fit; None when OR-Tools
+        still rejects it."""
+        node_routes = [self._feasible_part(k, nodes)
+                       for k, nodes in enumerate(self._clean_routes(routes))]
+        if fill:
+            self._insert_missing(node_routes)
         assignment = self.routing.ReadAssignmentFromRoutes(node_routes, True)
         if assignment is None:
-            assignment = self._greedy_assignment(node_routes)
+            assignment = self._accepted_routes_only(node_routes)
+        else:
+            self.warm_routes = node_routes
+        return assignment
+
+    def _feasible_part(self, k: int, nodes: list[int]) -> list[int]:
+        """The route, or when the forward scheduler finds it infeasible, the longest part of it
+        kept visit by visit in order (locked visits always kept)."""
+        tech, visits = self.problem.technicians[k], self.problem.visits
+        if not nodes or schedule_route(self.problem, tech, [visits[i] for i in nodes]).feasible:
+            return nodes
+        kept = [i for i in nodes if visits[i].locked]
+        for i in nodes:
+            if visits[i].locked:
+                continue
+            trial = kept + [i]
+            if schedule_route(self.problem, tech, [visits[j] for j in trial]).feasible:
+                kept = trial
+        return kept
+
+    def _insert_missing(self, node_routes: list[list[int]]) -> None:
+        """Insert visits missing from the routes where they add the least travel and the
+        forward scheduler finds the route still feasible (dearest penalties first)."""
+        problem, visits = self.problem, self.problem.visits
+        done = {i for nodes in node_routes for i in nodes}
+        missing = [i for i, v in enumerate(visits) if i not in done and not v.locked]
+        missing.sort(key=lambda i: -visit_penalty(problem, visits[i]))
+        for i in missing:
+            for k, pos in self._cheapest_positions(node_routes, i)[:INSERTION_CANDIDATES]:
+                trial = node_routes[k][:pos] + [i] + node_routes[k][pos:]
+                tech = problem.technicians[k]
+                if schedule_route(problem, tech, [visits[j] for j in trial]).feasible:
+                    node_routes[k] = trial
+                    break
+
+    def _cheapest_positions(self, node_routes: list[list[int]],
+                            i: int) -> list[tuple[int, int]]:
+        """(technician, position) pairs for visit ``i``, by the travel time they add."""
+        problem, loc = self.problem, self.problem.visits[i].location
+        dur = problem.durations
+        options = []
+        for k in allowed_technicians(problem, problem.visits[i]):
+            tech = problem.technicians[k]
+            places = ([tech.start_location]
+                      + [problem.visits[j].location for j in node_routes[k]]
+                      + [tech.end_location])
+            heads = sum(1 for j in node_routes[k] if problem.visits[j].locked)
+            for pos in range(heads, len(places) - 1):
+                a, b = places[pos], places[pos + 1]
+                options.append((int(dur[a, loc] + dur[loc, b] - dur[a, b]), k, pos))
+        options.sort()
+        return [(k, pos) for _, k, pos in options]
+
+    def _accepted_routes_only(self, node_routes: list[list[int]]) -> pywrapcp.Assignment | None:
+        """Keep only the routes OR-Tools accepts one by one (the scheduler and the model may
+        disagree at the margins); the other routes keep just their locked visits."""
+        heads = self.locked_heads()
+        kept = [list(heads.get(k, [])) for k in range(self.m)]
+        for k, nodes in enumerate(node_routes):
+            alone = [list(heads.get(j, [])) for j in range(self.m)]
+            alone[k] = nodes
+            if self.routing.ReadAssignmentFromRoutes(alone, True) is not None:
+                kept[k] = nodes
+        assignment = self.routing.ReadAssignmentFromRoutes(kept, True)
+        if assignment is not None:
+            self.warm_routes = kept
         return assignment
 
     def _clean_routes(self, routes: Mapping[str, Sequence[str]]) -> list[list[int]]:
@@ -307,48 +385,57 @@ class RoutingEngine:
             result.append(nodes)
         return result
 
-    def _greedy_assignment(self, node_routes: list[list[int]]) -> pywrapcp.Assignment | None:
-        """Keep as much of the given routes as OR-Tools accepts, visit by visit."""
-        kept: list[list[int]] = [list(self.locked_heads().get(k, [])) for k in range(self.m)]
-        if self.routing.ReadAssignmentFromRoutes(kept, True) is None:
-            return None
-        for k, nodes in enumerate(node_routes):
-            for i in nodes:
-                if i in kept[k]:
-                    continue
-                kept[k].append(i)
-                if self.routing.ReadAssignmentFromRoutes(kept, True) is None:
-                    kept[k].pop()
-        return self.routing.ReadAssignmentFromRoutes(kept, True)
-
     def solve(self, config: SearchConfig,
               initial_routes: Mapping[str, Sequence[str]] | None = None) -> EngineOutcome | None:
-        """Run one search, from the given routes when possible; None when nothing was found."""
-        params = self.search_parameters(config)
+        """Run one search, from the given routes when possible; None when nothing was found.
+
+        The time limit covers the repair of the warm start too."""
+        began = time.perf_counter()
         if config.time_limit is None and config.solution_limit is not None:
             self.routing.AddSearchMonitor(self.routing.solver().FailuresLimit(
                 FAILURES_PER_SOLUTION * config.solution_limit + 10_000))
-        solution, warm = None, False
-        if initial_routes is not None:
-            start = self.warm_assignment(initial_routes)
-            if start is not None:
-                solution = self.routing.SolveFromAssignmentWithParameters(start, params)
-                warm = solution is not None
+        start = self.warm_assignment(initial_routes) if initial_routes is not None else None
+        params = self.search_parameters(_less_time(config, time.perf_counter() - began))
+        solution = None
+        if start is not None:
+            solution = self.routing.SolveFromAssignmentWithParameters(start, params)
+        if solution is None and self.warm_routes is not None:
+            # Out of time while completing the warm start: it is still a valid plan.
+            return self.scheduled_outcome(self.warm_routes)
+        warm = solution is not None
         if solution is None:
+            params = self.search_parameters(_less_time(config, time.perf_counter() - began))
             solution = self.routing.SolveWithParameters(params)
         if solution is None:
             return None
         return self.outcome(solution, warm)
 
+    def scheduled_outcome(self, node_routes: list[list[int]]) -> EngineOutcome:
+        """Routes timed by the forward scheduler instead of OR-Tools (for a warm start that
+        OR-Tools accepted but had no time to complete)."""
+        routes = []
+        visits = self.problem.visits
+        for k, nodes in enumerate(node_routes):
+            if nodes:
+                tech = self.problem.technicians[k]
+                routes.append(schedule_route(self.problem, tech,
+                                             [visits[i] for i in nodes]).to_route())
+        done = {i for nodes in node_routes for i in nodes}
+        unassigned = tuple(v.id for i, v in enumerate(visits) if i not in done)
+        return EngineOutcome(tuple(routes), unassigned, "warm_start_only", True,
+                             objective_terms(self.problem, routes, unassigned))
+
     def evaluate(self, routes: Mapping[str, Sequence[str]]) -> EngineOutcome | None:
         """The given routes scheduled by the model without any search (None if infeasible)."""
-        start = self.warm_assignment(routes)
+        start = self.warm_assignment(routes, fill=False)
         if start is None:
             return None
         # One solution: the given routes themselves, scheduled, without any improvement.
         params = self.search_parameters(SearchConfig(time_limit=None, solution_limit=1))
         solution = self.routing.SolveFromAssignmentWithParameters(start, params)
-        return self.outcome(solution or start, True)
+        if solution is None and self.warm_routes is not None:
+            return self.scheduled_outcome(self.warm_routes)
+        return None if solution is None else self.outcome(solution, True)
 
     # --------------------------------------------------------------------------- extraction
     def outcome(self, solution: pywrapcp.Assignment, warm: bool) -> EngineOutcome:
@@ -390,7 +477,6 @@ class RoutingEngine:
 
     def _route(self, solution: pywrapcp.Assignment, k: int, nodes: list[int],
                breaks: list[tuple[int, int]]) -> Route:
-        tech = self.problem.technicians[k]
         starts = [solution.Min(self.time.CumulVar(self.manager.NodeToIndex(i))) for i in nodes]
         leave = solution.Min(self.time.CumulVar(self.routing.Start(k)))
         back = solution.Min(self.time.CumulVar(self.routing.End(k)))
@@ -477,13 +563,17 @@ def kpis_of(problem: Problem, routes: Sequence[Route], unassigned: Sequence[str]
     )
 
 
+def _less_time(config: SearchConfig, spent: float) -> SearchConfig:
+    """The configuration with ``spent`` seconds taken off its time limit (never below a
+    minimum that still lets a first solution be found)."""
+    if config.time_limit is None:
+        return config
+    return replace(config, time_limit=max(MIN_SEARCH_SECONDS, config.time_limit - spent))
+
+
 def run_search(problem: Problem, config: SearchConfig,
                initial_routes: Mapping[str, Sequence[str]] | None = None) -> EngineOutcome | None:
-    """Build the model and run one search on it."""
+    """Build the model and run one search on it; building counts against the time limit."""
     began = time.perf_counter()
     engine = RoutingEngine(problem)
-    if config.time_limit is not None:
-        remaining = config.time_limit - (time.perf_counter() - began)
-        config = SearchConfig(config.first_solution, config.metaheuristic, config.gls_lambda,
-                              max(0.05, remaining), config.solution_limit, config.log_search)
-    return engine.solve(config, initial_routes)
+    return engine.solve(_less_time(config, time.perf_counter() - began), initial_routes)

@@ -53,6 +53,15 @@ def can_express(problem: Problem) -> bool:
     return bool(layout.clients) and len(layout.profile_keys) * size * size <= MAX_MATRIX_ENTRIES
 
 
+def is_exact(problem: Problem) -> bool:
+    """Whether PyVRP sees the whole problem (no breaks, due times, locks, waiting or balance
+    weights), so that OR-Tools only has to confirm its plan."""
+    w = problem.weights
+    return (not w.waiting and not w.balance
+            and not any(t.breaks for t in problem.technicians)
+            and not any(v.due is not None or v.locked for v in problem.visits))
+
+
 def pyvrp_routes(problem: Problem, seed: int, time_limit: float | None,
                  iterations: int | None) -> dict[str, list[str]] | None:
     """PyVRP's best routes (technician id -> visit ids), or None when it has nothing to do.

@@ -10,7 +10,8 @@ from typing import Any
 
 from flask import Flask
 
-from web import auth, dispatcher, technician
+from web import auth, booking, calls, dispatcher, technician
+from web.api import init_api
 from web.extensions import init_extensions
 from web.settings import apply_settings
 
@@ -24,4 +25,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(dispatcher.bp)
     app.register_blueprint(technician.bp)
+    init_api(app)
+    app.register_blueprint(booking.bp)
+    app.register_blueprint(calls.bp)
     return app

@@ -240,8 +240,9 @@ def test_one_shift_per_active_technician(any_dataset: Dataset) -> None:
 
 
 def test_tickets_are_reported_before_the_day_with_sla(any_dataset: Dataset) -> None:
-    """Tickets are reported before their visit's day starts or early that morning; the SLA is
-    6 hours when reported in business hours and 24 hours otherwise."""
+    """Tickets are reported before their visit's day starts or early that morning; a repair's
+    SLA is 6 hours when reported in business hours and 24 hours otherwise; installations and
+    maintenance are booked ahead and carry none."""
     outlets = {o.code: o for o in any_dataset.outlets}
     zone = any_dataset.tickets[0].reported_at.tzinfo
     day_end = datetime.combine(any_dataset.day, time(9), tzinfo=zone)
@@ -249,6 +250,10 @@ def test_tickets_are_reported_before_the_day_with_sla(any_dataset: Dataset) -> N
         assert ticket.reported_at < day_end
         outlet = outlets[ticket.outlet_code]
         in_hours = outlet.business_open <= ticket.reported_at.time() < outlet.business_close
+        if ticket.kind != "repair":
+            assert ticket.sla_deadline is None
+            continue
+        assert ticket.sla_deadline is not None
         assert ticket.sla_deadline - ticket.reported_at == timedelta(hours=6 if in_hours else 24)
 
 
@@ -300,12 +305,13 @@ def test_warranties_in_and_out_of_date(qingdao: Dataset) -> None:
 
 def test_demand_is_tight_but_plannable(any_dataset: Dataset) -> None:
     """Service time needs at most 80 % of the working technicians' hours (travel needs the
-    rest) and at least 30 % of it."""
+    rest) and at least 30 % of it (25 % for tiny, a light day checkable by hand)."""
     shifts = {s.technician_code: s for s in any_dataset.shifts}
     hours = sum((shifts[t.code].ends_at - shifts[t.code].starts_at).total_seconds() / 60
                 - shifts[t.code].lunch_minutes for t in working_technicians(any_dataset))
     demand = sum(v.duration_minutes for v in any_dataset.visits)
-    assert 0.3 <= demand / hours <= 0.8
+    floor = 0.25 if any_dataset.name == "tiny" else 0.3
+    assert floor <= demand / hours <= 0.8
 
 
 def test_users_cover_every_role(any_dataset: Dataset) -> None:

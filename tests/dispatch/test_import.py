@@ -7,6 +7,7 @@ import shutil
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -40,6 +41,34 @@ def base(session: Session) -> Session:
     load_dataset(session, TINY)
     session.commit()
     return session
+
+
+@pytest.fixture(scope="module")
+def tiny_sqlite(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file holding the tiny day, made once for the module."""
+    path = tmp_path_factory.mktemp("tiny") / "tiny.db"
+    shutil.copyfile(sqlite_template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    with Session(engine) as session:
+        load_dataset(session, TINY)
+        session.commit()
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def quick_base(tiny_sqlite: Path, tmp_path: Path) -> Iterator[Session]:
+    """A session on a fresh copy of the tiny day in SQLite.
+
+    For input checks that never reach the database's own logic: one backend is enough and
+    copying a loaded file is far faster than loading the day for every case.
+    """
+    path = tmp_path / "tiny.db"
+    shutil.copyfile(tiny_sqlite, path)
+    engine = make_engine(f"sqlite:///{path}")
+    with Session(engine) as session:
+        yield session
+    engine.dispose()
 
 
 def samples(tmp_path: Path) -> dict[str, Path]:
@@ -217,31 +246,31 @@ BAD_CASES = [
 
 @pytest.mark.parametrize(("kind", "content", "row", "field"),
                          [pytest.param(*case[1:], id=case[0]) for case in BAD_CASES])
-def test_bad_input_is_refused_at_its_row_and_field(base: Session, tmp_path: Path, kind: str,
+def test_bad_input_is_refused_at_its_row_and_field(quick_base: Session, tmp_path: Path, kind: str,
                                                    content: str, row: int,
                                                    field: str | None) -> None:
     """Each defect gives one error naming file, row and field; no table changes."""
     files = samples(tmp_path)
     files[kind].write_text(content, encoding="utf-8")
-    before = counts(base)
+    before = counts(quick_base)
     with pytest.raises(DataImportError) as caught:
-        import_samples(base, files)
+        import_samples(quick_base, files)
     locations = [(e.file, e.row, e.field) for e in caught.value.errors]
     assert (f"{kind}.csv", row, field) in locations
-    assert counts(base) == before
+    assert counts(quick_base) == before
 
 
-def test_not_utf8_is_refused(base: Session, tmp_path: Path) -> None:
+def test_not_utf8_is_refused(quick_base: Session, tmp_path: Path) -> None:
     """A file saved as GBK is refused with a hint to save it as UTF-8, at the offending line."""
     files = samples(tmp_path)
     files["customers"].write_bytes((CUSTOMERS + "X1,张三,1,路,36,120\n").encode("gbk"))
     with pytest.raises(DataImportError) as caught:
-        import_samples(base, files)
+        import_samples(quick_base, files)
     (error,) = caught.value.errors
     assert (error.file, error.row) == ("customers.csv", 2) and "UTF-8" in error.message_en
 
 
-def test_every_error_of_every_file_is_listed(base: Session, tmp_path: Path) -> None:
+def test_every_error_of_every_file_is_listed(quick_base: Session, tmp_path: Path) -> None:
     """Errors in several rows and files are all reported at once, in file and row order."""
     files = samples(tmp_path)
     files["customers"].write_text(CUSTOMERS + "X1,张三,1,路,95,120\nX2,李四,2,路,36,999\n",
@@ -250,7 +279,7 @@ def test_every_error_of_every_file_is_listed(base: Session, tmp_path: Path) -> N
     files["visits"].write_text(VISITS + f"V1,NOPE,{customer},2025-03-10,60,09:00-11:00,repair\n",
                                encoding="utf-8")
     with pytest.raises(DataImportError) as caught:
-        import_samples(base, files)
+        import_samples(quick_base, files)
     assert [(e.file, e.row, e.field) for e in caught.value.errors] == [
         ("customers.csv", 2, "lat"), ("customers.csv", 3, "lon"), ("visits.csv", 2, "outlet_code")]
     text = caught.value.bilingual()
@@ -316,10 +345,10 @@ def test_unconfirmed_visit_may_be_updated(base: Session, tmp_path: Path) -> None
     assert [w.starts_at for w in stored.windows] == [datetime(2025, 3, 10, 11, tzinfo=UTC)]
 
 
-def test_no_file_at_all_is_refused(base: Session) -> None:
+def test_no_file_at_all_is_refused(quick_base: Session) -> None:
     """Calling the import with no file is an error, not an empty success."""
     with pytest.raises(ValidationError):
-        import_csv(base)
+        import_csv(quick_base)
 
 
 # ---------------------------------------------------------------------------------------------

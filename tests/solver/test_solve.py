@@ -142,3 +142,14 @@ def test_day_without_visits_is_an_empty_plan() -> None:
     problem = line_problem([tech()], [])
     result = checked(problem, solve(problem, PARAMS))
     assert result.routes == () and result.objective["total"] == 0
+
+
+def test_pyvrp_gets_more_time_when_it_sees_the_whole_problem() -> None:
+    """PyVRP's budget: its share normally, nearly everything when OR-Tools only confirms."""
+    from solver.solve import pyvrp_seconds
+
+    assert pyvrp_seconds(10.0, 0.6) == pytest.approx(6.0)
+    assert pyvrp_seconds(10.0, 0.9) == pytest.approx(9.0)
+    assert pyvrp_seconds(10.0, 0.6, exact=True) == pytest.approx(9.5)
+    assert pyvrp_seconds(2.0, 0.9) == pytest.approx(1.0)
+    assert pyvrp_seconds(None, 0.9) is None
