@@ -268,9 +268,8 @@ def _unassigned(session: Session, plan: m.Plan, tz: str) -> tuple[UnassignedRow,
             _agreed_or_windows(visit, tz), visit.priority, row.reason_code,
             _without_fix(row.reason_zh, fix_zh), _without_fix(row.reason_en, fix_en),
             fix_zh, fix_en, visit.pinned_technician_id))
-    return tuple(sorted(out, key=lambda r: (-r.priority, r.windows[0][0] if r.windows
-                                            else datetime.max.replace(tzinfo=None).isoformat(),
-                                            r.code) if False else (-r.priority, r.code)))
+    # The most urgent first: emergencies lead the list.
+    return tuple(sorted(out, key=lambda r: (-r.priority, r.code)))
 
 
 def _agreed_or_windows(visit: m.Visit, tz: str) -> tuple[Span, ...]:

@@ -130,12 +130,14 @@ def find_customers(session: Session, query: str, limit: int = 10) -> list[m.Cust
     """Customers whose phone (either number) or name contains ``query``; phones match on
     digits only, so "138-0000" finds 13800001111."""
     text = query.strip()
-    if len(text) < 2:
-        return []
     digits = re.sub(r"\D", "", text)
-    conditions = [m.Customer.name.contains(text)]
+    conditions = []
     if len(digits) >= 3:
         conditions += [m.Customer.phone.contains(digits), m.Customer.phone_alt.contains(digits)]
+    elif text and not digits:  # a name; one Chinese character (a surname) is a fair query
+        conditions.append(m.Customer.name.contains(text))
+    if not conditions:
+        return []
     return list(session.scalars(select(m.Customer).where(or_(*conditions))
                                 .order_by(m.Customer.name, m.Customer.id).limit(limit)))
 
@@ -424,8 +426,9 @@ def record_answer(session: Session, visit: m.Visit, answer: str, *, actor: str,
 
     "confirmed" moves the visit to the slot's day and window and confirms it (with the chosen
     technician as the one promised); a chargeable visit is confirmed only when the charge was
-    explained (``charge_explained`` records that now). "declined" and "unreachable" record the
-    outcome of the call.
+    explained (``charge_explained`` records that now). "declined" records the refusal;
+    "unreachable" counts a failed attempt (the visit becomes unreachable after the rules'
+    maximum).
     """
     from dispatch import confirmation  # the rules module
 
@@ -442,16 +445,22 @@ def record_answer(session: Session, visit: m.Visit, answer: str, *, actor: str,
         technician = _chosen_technician(session, visit, choice)
         window = slot_window(visit.outlet, choice)
         visit.day = choice.day
-        visit.windows = [m.VisitWindow(starts_at=window[0], ends_at=window[1])]
+        # The accepted window becomes the chosen slot (old rows go first: starts are unique).
+        visit.windows.clear()
         db.flush(session)
-        confirmation.confirm(session, visit, window, actor, technician=technician)
+        visit.windows.append(m.VisitWindow(starts_at=window[0], ends_at=window[1]))
+        db.flush(session)
+        event = confirmation.confirm(session, visit, window, actor, technician=technician,
+                                     note=note, at=now)
+    elif answer == "declined":
+        event = confirmation.transition(session, visit, m.ConfirmationStatus.DECLINED, actor,
+                                        outcome=answer, note=note, at=now)
     else:
-        status = (m.ConfirmationStatus.DECLINED if answer == "declined"
-                  else m.ConfirmationStatus.UNREACHABLE)
-        confirmation.transition(session, visit, status, actor, channel=m.ContactChannel.PHONE,
-                                outcome=answer, note=note, at=now)
+        event = confirmation.record_failed_attempt(session, visit, actor, note=note, at=now)
+    # The rules module attaches the event to the visit only; make sure it is saved.
+    session.add(event)
     db.flush(session)
-    return latest_event(session, visit)
+    return event
 
 
 def _chosen_technician(session: Session, visit: m.Visit,
@@ -462,17 +471,6 @@ def _chosen_technician(session: Session, visit: m.Visit,
     if technician is None or technician.outlet_id != visit.outlet_id:
         raise NotFoundError("technician", choice.technician_id, "技师")
     return technician
-
-
-def latest_event(session: Session, visit: m.Visit) -> m.ConfirmationEvent:
-    """The visit's most recent confirmation event."""
-    event = session.scalar(select(m.ConfirmationEvent)
-                           .where(m.ConfirmationEvent.visit_id == visit.id)
-                           .order_by(m.ConfirmationEvent.at.desc(),
-                                     m.ConfirmationEvent.id.desc()).limit(1))
-    if event is None:
-        raise NotFoundError("confirmation event of visit", visit.code, "工单的确认记录")
-    return event
 
 
 def customer_products(customer: m.Customer) -> Sequence[m.CustomerProduct]:

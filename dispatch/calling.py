@@ -7,7 +7,8 @@ calling days: customers are usually at home then and service networks work seven
 
 Every boundary is a local wall time converted on its own through ``dispatch.timeutil``, so the
 intervals stay right on a daylight-saving change day. Intervals are half-open ``[start, end)``
-in aware UTC datetimes; a call needs ``CALL_DURATION`` of room before the interval ends.
+in aware UTC datetimes; a call needs ``CALL_DURATION`` of room before the interval ends, and
+must be over by the latest useful moment.
 """
 
 from __future__ import annotations
@@ -167,7 +168,8 @@ def _utc(outlet: m.Outlet, day: date, minutes: int) -> datetime:
 
 def allowed_intervals(outlet: m.Outlet, customer: m.Customer | None, not_before: datetime,
                       latest_useful: datetime) -> list[Interval]:
-    """Every allowed calling interval overlapping ``[not_before, latest_useful]``, clipped."""
+    """Every allowed calling interval inside ``[not_before, latest_useful]`` with room for a
+    whole call, clipped to that range."""
     require_aware(not_before, "not_before")
     require_aware(latest_useful, "latest_useful")
     if latest_useful < not_before:
@@ -179,7 +181,7 @@ def allowed_intervals(outlet: m.Outlet, customer: m.Customer | None, not_before:
     day = first
     while day <= last:
         for start, end in calling_window(outlet, customer, day, holiday_days=off):
-            lo, hi = max(start, not_before), min(end, latest_useful + CALL_DURATION)
+            lo, hi = max(start, not_before), min(end, latest_useful)
             if lo + CALL_DURATION <= hi:
                 out.append((lo, hi))
         day += timedelta(days=1)
@@ -188,21 +190,21 @@ def allowed_intervals(outlet: m.Outlet, customer: m.Customer | None, not_before:
 
 def next_call_time(outlet: m.Outlet, customer: m.Customer | None, not_before: datetime,
                    latest_useful: datetime) -> datetime | None:
-    """The earliest allowed calling moment in ``[not_before, latest_useful]``; None if none."""
+    """The earliest moment a call may start and be over by ``latest_useful``; None if none."""
     intervals = allowed_intervals(outlet, customer, not_before, latest_useful)
     return intervals[0][0] if intervals else None
 
 
 def latest_call_time(outlet: m.Outlet, customer: m.Customer | None, not_before: datetime,
                      latest_useful: datetime) -> datetime | None:
-    """The latest allowed moment to start a call in ``[not_before, latest_useful]``; or None."""
+    """The latest moment a call may start and be over by ``latest_useful``; None if none."""
     intervals = allowed_intervals(outlet, customer, not_before, latest_useful)
     return intervals[-1][1] - CALL_DURATION if intervals else None
 
 
 def is_callable_at(outlet: m.Outlet, customer: m.Customer | None, at: datetime) -> bool:
     """Whether a call may start at ``at`` (and fit before calling hours end)."""
-    return next_call_time(outlet, customer, at, at) == at
+    return next_call_time(outlet, customer, at, at + CALL_DURATION) == at
 
 
 def next_calling_day(outlet: m.Outlet, customer: m.Customer | None, after: date,

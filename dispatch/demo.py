@@ -105,7 +105,8 @@ def _prepare(session: Session, dataset_name: str, day: date, seed: int, params: 
         publish_plan(session, plan, plan.version)
         db.flush(session)
         planned.append(outlet.code)
-    return DemoInfo(dataset_name, day, url, demo_logins(dataset), loaded, tuple(planned), tuple(kept))
+    return DemoInfo(dataset_name, day, url, demo_logins(dataset), loaded, tuple(planned),
+                    tuple(kept))
 
 
 def _has_published_plan(session: Session, outlet: m.Outlet, day: date) -> bool:

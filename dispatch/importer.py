@@ -238,7 +238,7 @@ def import_day_json(session: Session, data: Mapping[str, Any], *, source: str = 
 
 def export_day(session: Session, day: date, outlet_codes: Sequence[str] | None = None
                ) -> dict[str, Any]:
-    """Return the JSON form of ``day`` (optionally only some outlets), as import_day_json reads it."""
+    """Return the JSON form of ``day`` (optionally of some outlets only) for import_day_json."""
     from dispatch.loader import dataset_from_db  # the loader is another module's; import on use
 
     return fixtures.export_json(dataset_from_db(session, day, outlet_codes))
@@ -401,7 +401,8 @@ def _in(session: Session, query: Any, column: Any, values: set[str]) -> list[Any
     return found
 
 
-def _repairs(session: Session, products: Mapping[str, str]) -> dict[str, tuple[fixtures.Repair, ...]]:
+def _repairs(session: Session, products: Mapping[str, str]
+             ) -> dict[str, tuple[fixtures.Repair, ...]]:
     # An updated product is written whole: carry its repair history so none of it is lost.
     history: dict[str, list[fixtures.Repair]] = {serial: [] for serial in products}
     if not products:
@@ -723,7 +724,8 @@ class _CsvBuilder:
                       "填写 shift_date 时必须填写工作时间 HH:MM-HH:MM")
         lunch = cells.clock_range("lunch_window", day, zone)
         if lunch is None and day is not None and zone is not None:
-            lunch = tuple(datetime.combine(day, t, tzinfo=zone) for t in DEFAULT_LUNCH)  # type: ignore[assignment]
+            lunch = (datetime.combine(day, DEFAULT_LUNCH[0], tzinfo=zone),
+                     datetime.combine(day, DEFAULT_LUNCH[1], tzinfo=zone))
         minutes = cells.integer("lunch_minutes", DEFAULT_LUNCH_MINUTES)
         absent = cells.boolean("absent", False)
         if day is None or hours is None or lunch is None or minutes is None or cells.failed:
@@ -797,8 +799,8 @@ class _CsvBuilder:
         elif (earlier.customer_code, earlier.product_serial, earlier.outlet_code) != (
                 ticket.customer_code, ticket.product_serial, ticket.outlet_code):
             first = self.where[("ticket", code)][1]
-            cells.bad("ticket_code", f"ticket {code!r} is given another customer, product or outlet "
-                      f"than on row {first}", f"工单 {code!r} 的客户、产品或网点与第 {first} 行不一致")
+            cells.bad("ticket_code", f"ticket {code!r} is given another customer, product or "
+                      f"outlet than on row {first}", f"工单 {code!r} 的客户、产品或网点与第 {first} 行不一致")
             return None
         return ticket
 
@@ -823,7 +825,8 @@ class _CsvBuilder:
             self.where[("product", serial)] = (cells.file, cells.row)
         elif earlier != product:
             first = self.where[("product", serial)][1]
-            cells.bad("product_serial", f"product {serial!r} is described differently on row {first}",
+            cells.bad("product_serial",
+                      f"product {serial!r} is described differently on row {first}",
                       f"产品 {serial!r} 的信息与第 {first} 行不一致")
 
     def require_products(self, table: _Table | None) -> None:
@@ -1150,7 +1153,8 @@ def _check_visit(check: _Checker, visit: fixtures.Visit, protect_live: bool) -> 
                 check.bad("visit", key, "pinned_technician_code",
                           f"technician {visit.pinned_technician_code!r} works for outlet "
                           f"{home!r}, not {visit.outlet_code!r}",
-                          f"技师 {visit.pinned_technician_code!r} 属于网点 {home!r}，而非 {visit.outlet_code!r}")
+                          f"技师 {visit.pinned_technician_code!r} 属于网点 {home!r}，"
+                          f"而非 {visit.outlet_code!r}")
     _check_visit_against_db(check, visit, protect_live)
 
 
@@ -1179,7 +1183,8 @@ def _check_visit_against_db(check: _Checker, visit: fixtures.Visit, protect_live
         return
     if in_db.ticket_code != visit.ticket_code:
         check.bad("visit", key, "code",
-                  f"visit {key!r} belongs to ticket {in_db.ticket_code!r}, not {visit.ticket_code!r}",
+                  f"visit {key!r} belongs to ticket {in_db.ticket_code!r}, "
+                  f"not {visit.ticket_code!r}",
                   f"上门 {key!r} 属于工单 {in_db.ticket_code!r}，而非 {visit.ticket_code!r}")
     if not protect_live:
         return  # a JSON day is a snapshot: restoring it may set any state

@@ -834,6 +834,23 @@ class SolveJob(Base):
     plan: Mapped[Plan | None] = relationship()
 
 
+class RunLease(Base):
+    """Who is re-optimizing an outlet-day right now, until when (the SQLite run lock).
+
+    PostgreSQL uses an advisory lock instead; a lease past ``expires_at`` may be taken over, so a
+    killed run blocks the outlet-day only until its lease runs out.
+    """
+
+    __tablename__ = "run_leases"
+    __table_args__ = (UniqueConstraint("outlet_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    outlet_id: Mapped[int] = mapped_column(_fk("outlets.id", cascade=True))
+    day: Mapped[date] = mapped_column(Date)
+    holder: Mapped[str] = mapped_column(String(80))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class PlanStop(Base):
     """A technician's visit or break in a plan, in route order, with its planned times."""
 

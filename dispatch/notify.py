@@ -47,7 +47,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dispatch import calling, db
 from dispatch import models as m
-from dispatch.errors import DeliveryError, DispatchError, NotFoundError, ValidationError
+from dispatch.errors import (
+    ConflictError,
+    DeliveryError,
+    DispatchError,
+    NotFoundError,
+    ValidationError,
+)
 from dispatch.scripts import SCRIPT_KINDS, render_script
 from dispatch.timeutil import require_aware
 
@@ -282,7 +288,11 @@ def deliver_pending(session_factory: sessionmaker[Session], *, now: datetime,
     max_attempts = int(config.get("NOTIFY_MAX_ATTEMPTS") or DEFAULT_MAX_ATTEMPTS)
     report = DeliveryReport()
     for row_id in _due_ids(session_factory, now, int(config.get("NOTIFY_BATCH") or DEFAULT_BATCH)):
-        _deliver_one(session_factory, row_id, now, channels, max_attempts, report)
+        try:
+            _deliver_one(session_factory, row_id, now, channels, max_attempts, report)
+        except ConflictError:
+            # A dispatcher edited the row's task meanwhile: skip now, the next pass retries.
+            report.skipped.append(row_id)
     return report
 
 
@@ -370,8 +380,8 @@ def _claim(session: Session, row_id: int, attempts: int, now: datetime) -> bool:
     result = session.execute(
         update(n)
         .where(n.id == row_id, n.status == m.NotificationStatus.PENDING.value,
-               
-               )
+               n.attempts == attempts,
+               or_(n.next_attempt_at.is_(None), n.next_attempt_at <= now))
         .values(attempts=attempts + 1, next_attempt_at=now + CLAIM_LEASE)
         .execution_options(synchronize_session=False))
     session.expire_all()
@@ -482,7 +492,8 @@ def compose(session: Session, row: m.Notification, now: datetime) -> OutgoingMes
         visit = _visit_of(session, payload)
         if visit is None:
             raise NotFoundError("visit", payload["visit_id"], "上门服务")
-        script = render_script(session, visit, row.template, language, now=now, extra=payload)
+        script = render_script(session, visit, row.template, language, now=now,
+                               extra={"medium": "message", **payload})
         subject, text = script.title, script.text
     else:
         text = str(payload.get(f"text_{language}") or payload.get("text") or "")

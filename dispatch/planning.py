@@ -124,7 +124,7 @@ def build_problem(session: Session, outlet: m.Outlet | str, day: date, *,
         visit_ids[built.id] = row.id
         if row.ticket.sla_deadline is not None:
             deadlines[built.id] = row.ticket.sla_deadline
-    durations, distances = _provider(outlet, travel).matrices(places.points)
+    durations, distances = travel_provider(outlet, travel).matrices(places.points)
     try:
         problem = Problem(durations=durations, distances=distances,
                           technicians=tuple(technicians), visits=tuple(visits))
@@ -163,7 +163,8 @@ def _outlet(session: Session, outlet: m.Outlet | str) -> m.Outlet:
     return found
 
 
-def _provider(outlet: m.Outlet, travel: TravelProvider | None) -> TravelProvider:
+def travel_provider(outlet: m.Outlet, travel: TravelProvider | None = None) -> TravelProvider:
+    """The travel-time provider for the outlet: ``travel`` when given, else the configured one."""
     if travel is not None:
         return travel
     osrm_url = config.load_config().get("OSRM_URL")
@@ -397,13 +398,21 @@ def plan_day(session: Session, outlet: m.Outlet | str, day: date, *,
     outlet = _outlet(session, outlet)
     params = params or SolveParams()
     planning = build_problem(session, outlet, day, now=now, travel=travel)
-    result = _solve(planning, params)
+    result = solve_input(planning, params)
+    return store_plan(session, planning, result, params, created_by=created_by,
+                      input_digest=planning.digest())
+
+
+def store_plan(session: Session, planning: PlanningInput, result: Result,
+               params: SolveParams, *, created_by: str, input_digest: str) -> m.Plan:
+    """Store a solve of ``planning`` as the outlet-day's next draft plan (flushed)."""
     plan = m.Plan(
-        outlet_id=outlet.id, day=day, number=_next_number(session, outlet.id, day),
+        outlet_id=planning.outlet_id, day=planning.day,
+        number=_next_number(session, planning.outlet_id, planning.day),
         status=m.PlanStatus.DRAFT, created_by=created_by,
         kpis=_kpis(planning, result), objective={k: int(v) for k, v in result.objective.items()},
         solver_stats={**_plain(result.stats), "params": asdict(params)},
-        input_digest=planning.digest(),
+        input_digest=input_digest,
     )
     plan.stops = _stops(planning, result)
     plan.unassigned = _unassigned(planning, result)
@@ -412,7 +421,8 @@ def plan_day(session: Session, outlet: m.Outlet | str, day: date, *,
     return plan
 
 
-def _solve(planning: PlanningInput, params: SolveParams) -> Result:
+def solve_input(planning: PlanningInput, params: SolveParams) -> Result:
+    """Solve the planning input, warm-started from its initial routes."""
     # Imported here: the solver stack (OR-Tools, PyVRP) is heavy and only needed to plan.
     from solver.solve import assemble, solve
 

@@ -171,7 +171,8 @@ def render_script(session: Session, visit: m.Visit, kind: str, lang: str | None 
     ``extra`` supplies what the database does not know: ``technician`` (name of who comes),
     ``previous_technician``, ``cause`` / ``reason`` (a code of CAUSES or free text),
     ``arrival`` / ``new_arrival`` (aware datetime or ISO text), ``window`` and ``alternatives``
-    ((start, end) pairs), ``work_done``, ``company``. ``now`` (aware) lets the date read
+    ((start, end) pairs), ``work_done``, ``company``, ``medium`` ("call", the default, or
+    "message" for a written text). ``now`` (aware) lets the date read
     "today"/"tomorrow". Raises ValidationError naming the field for an unknown kind or
     language, or when a fact the kind needs (e.g. the new arrival time) is missing.
     """
@@ -182,7 +183,9 @@ def render_script(session: Session, visit: m.Visit, kind: str, lang: str | None 
     language = _language(lang if lang is not None else visit.ticket.customer.language)
     facts = _Facts(session, visit, language, now, dict(extra or {}))
     used: dict[str, str] = {}
-    text = _template(language, kind).render(el=_recorder(facts, used))
+    # A written message (SMS, e-mail) leaves out what only makes sense on the phone.
+    spoken = str(facts.extra.get("medium", "call")) != "message"
+    text = _template(language, kind).render(el=_recorder(facts, used), spoken=spoken)
     title = TITLES[kind][0 if language == "zh" else 1]
     return Script(kind=kind, lang=language, title=title, text=_tidy(text), elements=used)
 
@@ -261,18 +264,22 @@ class _Facts:
 
     # ----- who ---------------------------------------------------------------------------------
     def fact_address(self) -> str:
+        """How to address the customer (王先生, Mr Miller, 张经理)."""
         return address_customer(self.customer.name, self.customer.honorific, self.lang)
 
     def fact_company(self) -> str:
+        """The company calling: extra, then COMPANY_NAME_ZH/EN, then a neutral default."""
         if self.extra.get("company"):
             return str(self.extra["company"])
         key = "COMPANY_NAME_ZH" if self.zh else "COMPANY_NAME_EN"
         return str(app_config.load_config().get(key) or self.pick(DEFAULT_COMPANY))
 
     def fact_outlet(self) -> str:
+        """The outlet's name in the script's language."""
         return self.outlet.name if self.zh else (self.outlet.name_en or self.outlet.name)
 
     def fact_technician(self) -> str:
+        """Who comes: extra, the published plan, the pinned or the promised technician."""
         name = self.extra.get("technician")
         if not name:
             technician = self._planned_technician()
@@ -280,6 +287,7 @@ class _Facts:
         return self._person(name) if name else self.pick(("我们的师傅", "our technician"))
 
     def fact_previous_technician(self) -> str:
+        """Who was promised before a handover."""
         name = self.extra.get("previous_technician")
         if not name and self.visit.committed_technician is not None:
             name = self.visit.committed_technician.name
@@ -294,6 +302,7 @@ class _Facts:
         return f"technician {name}"
 
     def fact_callback(self) -> str:
+        """The number the customer calls back: the outlet's phone."""
         phone = self.outlet.phone or app_config.load_config().get("SERVICE_PHONE")
         if not phone:
             raise self._missing("phone", "网点电话", "the outlet's phone number")
@@ -301,9 +310,11 @@ class _Facts:
 
     # ----- what --------------------------------------------------------------------------------
     def fact_purpose(self) -> str:
+        """The kind of work (维修, installation...)."""
         return self.pick(PURPOSES[self.ticket.kind])
 
     def fact_product(self) -> str:
+        """Category, brand and model of the product."""
         product = self.ticket.product
         if product is None:
             return self.pick(("家电", "appliance"))
@@ -314,14 +325,17 @@ class _Facts:
         return f"{category} ({label})" if label else category
 
     def fact_prepare(self) -> str:
+        """What the customer should have ready for this product and work."""
         product = self.ticket.product
         if product is None:
             return self.pick(GENERIC_PREPARATION)
-        if self.ticket.kind == m.TicketKind.INSTALLATION and product.category in INSTALL_PREPARATIONS:
+        installing = self.ticket.kind == m.TicketKind.INSTALLATION
+        if installing and product.category in INSTALL_PREPARATIONS:
             return self.pick(INSTALL_PREPARATIONS[product.category])
         return self.pick(PREPARATIONS[product.category])
 
     def fact_work_done(self) -> str:
+        """What was done: extra, the service record, or a plain summary."""
         done = self.extra.get("work_done")
         if not done:
             record = self.session.scalar(
@@ -338,6 +352,7 @@ class _Facts:
         return warranty.assess(self.ticket.product, self.ticket, self.visit.day)
 
     def fact_warranty(self) -> str:
+        """The warranty outcome and its reason (with the end date when covered)."""
         outcome = self._warranty()
         reason = outcome.reason_zh if self.zh else outcome.reason_en
         if not outcome.covered or outcome.warranty_until is None:
@@ -349,14 +364,14 @@ class _Facts:
                 f"{MONTHS_EN[until.month - 1]} {until.year}).")
 
     def fact_charge(self) -> str:
+        """Whether the visit is free, or how the charge is told before the work."""
         if not self._warranty().chargeable:
             return self.pick(("本次不收费。", "There is no charge for this visit."))
         # Never surprise the customer: the cost is told, and agreed, before any work.
         detail = (self.ticket.charge_note or "").strip() or self.pick(
             ("具体费用师傅会在动工前先向您说明", "the technician will tell you the cost first"))
-        return self.pick((f"本次服务收费：{detail}，经您同意后再动工。",
-                          f"This service is chargeable: {detail}; work starts only with your "
-                          "consent."))
+        return self.pick((f"收费方面，{detail}，经您同意后再动工。",
+                          f"About the charge: {detail}; work starts only with your consent."))
 
     # ----- when --------------------------------------------------------------------------------
     def _window(self) -> tuple[datetime, datetime]:
@@ -379,17 +394,21 @@ class _Facts:
         return utc_to_local(instant, self.outlet.timezone)
 
     def fact_date(self) -> str:
+        """The local date of the window (today/tomorrow when ``now`` is known)."""
         start = self._local(self._window()[0])
         return self._relative(start.date()) + format_date(start.date(), self.lang)
 
     def fact_weekday(self) -> str:
+        """The local weekday of the window."""
         return format_weekday(self._local(self._window()[0]).date(), self.lang)
 
     def fact_window(self) -> str:
+        """The local window, 09:00-11:00."""
         start, end = self._window()
         return format_window(self._local(start), self._local(end))
 
     def fact_arrival(self) -> str:
+        """The expected (or new) local arrival time."""
         given = self.extra.get("new_arrival") or self.extra.get("arrival")
         if given:
             arrival = _instant(given, "new_arrival")
@@ -401,6 +420,7 @@ class _Facts:
         return self._local(arrival).strftime("%H:%M")
 
     def fact_alternatives(self) -> str:
+        """Up to three alternative windows to offer."""
         given = self.extra.get("alternatives")
         if given:
             pairs = [_pair(item, "alternatives") for item in given]
@@ -432,9 +452,11 @@ class _Facts:
 
     # ----- why ---------------------------------------------------------------------------------
     def fact_cause(self) -> str:
+        """Why the technician is late."""
         return self._reason("cause", DEFAULT_CAUSE)
 
     def fact_reason(self) -> str:
+        """Why the appointment or the technician changes."""
         return self._reason("reason", DEFAULT_REASON)
 
     def _reason(self, key: str, default: str) -> str:
@@ -460,8 +482,7 @@ class _Facts:
     def _missing(self, name: str, what_zh: str, what_en: str) -> ValidationError:
         return ValidationError(
             f"visit {self.visit.code}: the script needs {what_en}, which is not known",
-            f"上门服务 {self.visit.code}：话术需要{what_zh}，但目前未知",
-            field=name, row=self.visit.code)
+            f"上门服务 {self.visit.code}：话术需要{what_zh}，但目前未知", field=name)
 
 
 # ---------------------------------------------------------------------------------------------

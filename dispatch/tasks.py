@@ -213,16 +213,23 @@ class _Deriver:
                      "agreed_start": _iso(visit.agreed_start),
                      "agreed_end": _iso(visit.agreed_end),
                      "old_technician_id": committed, "new_technician_id": stop.technician_id,
-                     "alternatives": self.alternatives(visit, stop)})]
+                     "alternatives": self.alternatives(visit, stop,
+                                                       "time_changed" in reasons)})]
 
-    def alternatives(self, visit: m.Visit, stop: m.PlanStop) -> list[dict[str, str]]:
-        """Two or three windows to offer: the planned time, then the other accepted windows."""
+    def alternatives(self, visit: m.Visit, stop: m.PlanStop,
+                     time_changed: bool) -> list[dict[str, str]]:
+        """Two or three windows to offer: the planned time, then the other accepted windows.
+
+        When only the technician changes, the agreed window itself (with the new technician)
+        is an alternative too.
+        """
         start = _floor_half_hour(utc_to_local(stop.start_at, self.outlet.timezone))
         candidates = [(start, start + ALTERNATIVE_LENGTH)]
         candidates += [(w.starts_at, w.ends_at) for w in visit.windows]
+        agreed = (visit.agreed_start, visit.agreed_end)
         chosen: list[tuple[datetime, datetime]] = []
         for a, b in candidates:
-            if (a, b) == (visit.agreed_start, visit.agreed_end) or (a, b) in chosen:
+            if (time_changed and (a, b) == agreed) or (a, b) in chosen:
                 continue
             chosen.append((a, b))
         return [{"start": _iso(a.astimezone(UTC)), "end": _iso(b.astimezone(UTC)), "start_local": self.clock(a),

@@ -47,7 +47,7 @@ TIME = "time"
 #: per allowed solution: guided local search on a tiny problem may never find that many solutions.
 FAILURES_PER_SOLUTION = 1000
 #: However late it is, a search gets this long: a plan a little late beats no plan.
-MIN_SEARCH_SECONDS = 0.5
+MIN_SEARCH_SECONDS = 0.2
 #: How many of the cheapest positions the warm-start repair tries for a missing visit.
 INSERTION_CANDIDATES = 12
 
@@ -261,9 +261,9 @@ class RoutingEngine:
             if visit.locked and allowed_technicians(self.problem, visit):
                 k = self.problem.technician_index(visit.pinned_technician)  # type: ignore[arg-type]
                 heads.setdefault(k, []).append(i)
+        visits = self.problem.visits
         for nodes in heads.values():
-            nodes.sort(key=lambda i: (self.problem.visits[i].pinned_start.start,  # type: ignore[union-attr]
-                                      self.problem.visits[i].id))
+            nodes.sort(key=lambda i: (_pinned_from(visits[i]), visits[i].id))
         return heads
 
     def _add_locks(self) -> None:
@@ -539,12 +539,22 @@ def objective_terms(problem: Problem, routes: Sequence[Route],
         "overtime": sum(r.overtime * by_id[r.technician].overtime_cost for r in routes),
         "lateness": lateness,
         "fixed": sum(by_id[r.technician].fixed_cost for r in routes),
-        "balance": (w.balance * (max(r.end_time for r in routes) - min(r.start_time for r in routes))
-                    if routes else 0),
+        "balance": w.balance * _overall_span(routes),
         "waiting": w.waiting * waiting,
     }
     terms["total"] = sum(terms.values())
     return terms
+
+
+def _overall_span(routes: Sequence[Route]) -> int:
+    """From the earliest departure to the latest return over all routes."""
+    if not routes:
+        return 0
+    return max(r.end_time for r in routes) - min(r.start_time for r in routes)
+
+
+def _pinned_from(visit: Visit) -> int:
+    return visit.pinned_start.start if visit.pinned_start is not None else 0
 
 
 def kpis_of(problem: Problem, routes: Sequence[Route], unassigned: Sequence[str]) -> Kpis:

@@ -32,6 +32,8 @@ ORTOOLS_MIN_SECONDS = 1.0
 #: in 4 s on 12 Solomon instances: PyVRP gets nearly all of the budget.
 EXACT_PYVRP_SHARE = 0.95
 ORTOOLS_CONFIRM_SECONDS = 0.4
+#: Kept back from the time limit for explaining the unassigned visits and assembling the result.
+FINISHING_SECONDS = 0.15
 
 
 @dataclass(frozen=True)
@@ -55,11 +57,15 @@ def solve(problem: Problem, params: SolveParams = SolveParams(),
     began = time.perf_counter()
     if not problem.visits or not problem.technicians:
         return _nobody_to_route(problem, began)
+    deadline = None
+    if params.time_limit is not None:
+        deadline = time.time() + params.time_limit - FINISHING_SECONDS
     recipes = recipes_for(problem, params)
     if len(recipes) > 1:
-        outcomes = _run_pool(problem, params, recipes, initial_routes)
+        outcomes = _run_pool(problem, params, recipes, initial_routes, deadline)
     else:
-        outcomes = [(recipes[0].name, run_recipe(problem, params, recipes[0], initial_routes))]
+        outcomes = [(recipes[0].name,
+                     run_recipe(problem, params, recipes[0], initial_routes, deadline))]
     found = [(name, out) for name, out in outcomes if out is not None]
     if not found:
         raise RuntimeError("No plan could be found: a required visit cannot be served in any "
@@ -124,23 +130,27 @@ def recipes_for(problem: Problem, params: SolveParams) -> list[Recipe]:
 
 
 def run_recipe(problem: Problem, params: SolveParams, recipe: Recipe,
-               initial_routes: Mapping[str, Sequence[str]] | None) -> EngineOutcome | None:
-    """Run one worker's recipe within the budget of ``params``."""
-    began = time.perf_counter()
+               initial_routes: Mapping[str, Sequence[str]] | None,
+               deadline: float | None = None) -> EngineOutcome | None:
+    """Run one worker's recipe by ``deadline`` (``time.time()`` seconds; by default the time
+    limit of ``params`` from now)."""
+    if deadline is None and params.time_limit is not None:
+        deadline = time.time() + params.time_limit
     start = dict(initial_routes) if initial_routes is not None else None
     if recipe.use_pyvrp and start is None:
         start = pyvrp_start.pyvrp_routes(
             problem, recipe.seed,
-            pyvrp_seconds(params.time_limit, params.pyvrp_share,
-                          pyvrp_start.is_exact(problem)),
+            pyvrp_seconds(_left(deadline), params.pyvrp_share, pyvrp_start.is_exact(problem)),
             None if params.solution_limit is None
             else params.solution_limit * PYVRP_ITERATIONS_PER_SOLUTION)
-    remaining = None
-    if params.time_limit is not None:
-        remaining = max(0.1, params.time_limit - (time.perf_counter() - began))
+    remaining = _left(deadline)
     config = SearchConfig(recipe.first_solution, params.metaheuristic, params.gls_lambda,
                           remaining, params.solution_limit, params.log_search)
     return engine.run_search(problem, config, start)
+
+
+def _left(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.05, deadline - time.time())
 
 
 def pyvrp_seconds(time_limit: float | None, share: float, exact: bool = False) -> float | None:
@@ -155,7 +165,7 @@ def pyvrp_seconds(time_limit: float | None, share: float, exact: bool = False) -
 
 
 def _run_pool(problem: Problem, params: SolveParams, recipes: Sequence[Recipe],
-              initial_routes: Mapping[str, Sequence[str]] | None,
+              initial_routes: Mapping[str, Sequence[str]] | None, deadline: float | None,
               ) -> list[tuple[str, EngineOutcome | None]]:
     # fork: the children inherit the imported solvers instead of importing them again.
     context = multiprocessing.get_context("fork")
@@ -163,7 +173,8 @@ def _run_pool(problem: Problem, params: SolveParams, recipes: Sequence[Recipe],
         futures = [
             # Only the first worker starts from the given plan; the others search afresh.
             (r.name, pool.submit(run_recipe, problem, params, r,
-                                 None if initial_routes is None or n else dict(initial_routes)))
+                                 None if initial_routes is None or n else dict(initial_routes),
+                                 deadline))
             for n, r in enumerate(recipes)
         ]
         return [(name, future.result()) for name, future in futures]

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask
 
-from web import auth, booking, calls, dispatcher, technician
+from web import auth, board, booking, calls, dispatcher, technician
 from web.api import init_api
 from web.extensions import init_extensions
 from web.settings import apply_settings
@@ -28,4 +28,6 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     init_api(app)
     app.register_blueprint(booking.bp)
     app.register_blueprint(calls.bp)
+    app.register_blueprint(board.bp)
+    app.register_blueprint(board.leaflet)
     return app

@@ -3,7 +3,7 @@ the confirmation script and the customer's answer."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -19,6 +19,7 @@ from dispatch.errors import DispatchError, ValidationError
 from dispatch.fieldwork import charge_summary
 from dispatch.geocoding import geocoder_from_config
 from dispatch.timeutil import utc_to_local
+from web import clock
 from web.auth import roles_required
 from web.extensions import current_language, db
 from web.labels import label
@@ -65,7 +66,7 @@ def new() -> Any:
 def visit(visit_id: int) -> Any:
     """The booked request with its ranked slots; a chosen slot shows the script to read."""
     row = _visit(visit_id)
-    now = datetime.now(UTC)
+    now = clock.now()
     choice = _choice(request.args.get("slot"))
     slots = booking.slot_suggestions(db(), row, now=now)
     script = _script(row, choice, request.args.get("script_lang")) if choice else None
@@ -137,7 +138,7 @@ def _script(row: m.Visit, choice: booking.SlotChoice, lang: str | None) -> Any:
             extra["technician"] = technician.name
     chosen = lang if lang in ("zh", "en") else None
     try:
-        return render_script(db(), row, "confirmation", chosen, now=datetime.now(UTC),
+        return render_script(db(), row, "confirmation", chosen, now=clock.now(),
                              extra=extra)
     except DispatchError as exc:
         return {"title": _("Confirmation call"), "text": exc.message(current_language()),

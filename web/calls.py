@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -16,6 +15,7 @@ from dispatch import models as m
 from dispatch.dayview import outlets
 from dispatch.errors import ConflictError, DispatchError
 from dispatch.timeutil import utc_to_local
+from web import clock
 from web.auth import roles_required
 from web.extensions import current_language, db
 from web.labels import label
@@ -44,7 +44,7 @@ def due() -> Any:
     """The calls and notices due now for one outlet, flagged ones first."""
     all_outlets = outlets(db())
     outlet = _outlet(all_outlets, request.args.get("outlet"))
-    now = datetime.now(UTC)
+    now = clock.now()
     calls = calllist.due_calls(db(), outlet, now) if outlet else []
     return render_template(
         "calls/due.html", outlets=all_outlets, outlet=outlet, now=now,
@@ -96,7 +96,7 @@ def _script(call: calllist.DueCall) -> dict[str, str]:
 
     kind = calllist.CALL_SCRIPTS[call.task.kind]
     try:
-        script = render_script(db(), call.visit, kind, now=datetime.now(UTC),
+        script = render_script(db(), call.visit, kind, now=clock.now(),
                                extra=calllist.script_extra(call.task))
         return {"title": script.title, "text": script.text, "lang": script.lang}
     except DispatchError as exc:

@@ -3,7 +3,7 @@ status buttons and service record, and the inbox."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -16,6 +16,7 @@ from dispatch import models as m
 from dispatch.errors import ConflictError, DispatchError, NotFoundError
 from dispatch.notify import delivered_text, inbox as notify_inbox
 from dispatch.timeutil import utc_to_local
+from web import clock
 from web.auth import roles_required
 from web.extensions import current_language, db
 from web.labels import label
@@ -50,9 +51,14 @@ def _visit(visit_id: int, tech: m.Technician) -> m.Visit:
 @bp.get("/")
 @roles_required("technician")
 def day() -> Any:
-    """The signed-in technician's visits today, in the order of the plan."""
+    """The signed-in technician's visits today (or on ``?date=``), in the order of the plan."""
     tech = _technician()
-    today = utc_to_local(datetime.now(UTC), tech.outlet.timezone).date()
+    today = utc_to_local(clock.now(), tech.outlet.timezone).date()
+    if request.args.get("date"):
+        try:
+            today = date.fromisoformat(request.args["date"])
+        except ValueError:
+            abort(400)
     cards = fieldwork.day_cards(db(), tech.id, today)
     unread = len(notify_inbox(db(), tech))
     return render_template("technician/day.html", tech=tech, day=today, cards=cards,
@@ -149,7 +155,7 @@ def _scripts(row: m.Visit, tech: m.Technician, delay: int) -> list[dict[str, str
     """Each script in the customer's language; a script that cannot be made says why."""
     from dispatch.scripts import render_script
 
-    now = datetime.now(UTC)
+    now = clock.now()
     arrival = fieldwork.planned_arrival(db(), row)
     extras: dict[str, dict[str, Any]] = {
         "reconfirmation": {"arrival": arrival} if arrival else {},

@@ -99,8 +99,10 @@ def test_no_call_time_before_the_latest_useful_moment() -> None:
 
 
 def test_latest_call_time_leaves_room_for_the_call() -> None:
-    """The latest call before 20:30 starts at 19:57 (three minutes before calling hours end)."""
+    """The latest call starts three minutes before calling hours end or before the latest
+    useful moment, whichever is first."""
     assert latest_call_time(outlet(), None, local(15), local(20, 30)) == local(19, 57)
+    assert latest_call_time(outlet(), None, local(15), local(16)) == local(15, 57)
 
 
 def test_berlin_spring_forward_day() -> None:

@@ -1,4 +1,4 @@
-"""Geocoding through a Nominatim server (a local fake here), its cache, and its use by the importer."""
+"""Geocoding through a Nominatim server (a local fake here), its cache, and the importer's use."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CSV and JSON import (all or nothing, every error at its file/row/field), JSON export, commands."""
+"""CSV and JSON import (all or nothing, errors at file/row/field), JSON export, the commands."""
 
 from __future__ import annotations
 
@@ -204,13 +204,13 @@ BAD_CASES = [
      "shift_hours"),
     ("bad-boolean", "technicians",
      TECHNICIANS.strip() + ",active\nT9,TY-SN,王强,36,120,washer:1,maybe\n", 2, "active"),
-    ("unknown-customer", "visits", VISITS + "IMP-V9,TY-SN,NOBODY,2025-03-10,60,09:00-11:00,repair\n",
-     2, "customer_code"),
+    ("unknown-customer", "visits",
+     VISITS + "IMP-V9,TY-SN,NOBODY,2025-03-10,60,09:00-11:00,repair\n", 2, "customer_code"),
     ("unknown-pinned-technician", "visits",
      VISITS.strip() + ",pinned_technician_code\n" + GOOD_VISIT.strip() + ",NOBODY\n", 2,
      "pinned_technician_code"),
-    ("window-reversed", "visits", VISITS + "IMP-V9,TY-SN,IMP-C001,2025-03-10,60,11:00-09:00,repair\n",
-     2, "windows"),
+    ("window-reversed", "visits",
+     VISITS + "IMP-V9,TY-SN,IMP-C001,2025-03-10,60,11:00-09:00,repair\n", 2, "windows"),
     ("second-window-reversed", "visits",
      VISITS + "IMP-V9,TY-SN,IMP-C001,2025-03-10,60,09:00-11:00|15:00-13:00,repair\n", 2, "windows"),
     ("window-syntax", "visits", VISITS + "IMP-V9,TY-SN,IMP-C001,2025-03-10,60,上午,repair\n", 2,
@@ -287,7 +287,7 @@ def test_every_error_of_every_file_is_listed(quick_base: Session, tmp_path: Path
 
 
 def test_product_of_another_customer_is_refused(base: Session, tmp_path: Path) -> None:
-    """A visit naming a stored product that belongs to someone else is an error at product_serial."""
+    """A visit naming a stored product of another customer is an error at product_serial."""
     serial = TINY.products[0].serial
     files = samples(tmp_path)
     files["visits"].write_text(VISITS.strip() + ",product_serial\n" + GOOD_VISIT.strip()

@@ -111,7 +111,7 @@ def test_unknown_kind_names_the_field(session: Session) -> None:
     assert caught.value.field == "kind"
 
 
-@pytest.mark.parametrize("lang, words", [("zh", "收费"), ("en", "chargeable")])
+@pytest.mark.parametrize("lang, words", [("zh", "收费"), ("en", "charge")])
 def test_no_invoice_date_says_chargeable(session: Session, lang: str, words: str) -> None:
     """A product without an invoice date renders (no crash), gives the warranty reason and
     says the service is chargeable, with consent before the work."""
@@ -149,7 +149,7 @@ def test_ticket_without_product_still_renders(session: Session) -> None:
     session.flush()
     script = render_script(session, graph.visit, "confirmation", "en")
     assert script.elements["warranty"] == assess(None, graph.ticket, graph.visit.day).reason_en
-    assert "chargeable" in script.elements["charge"]
+    assert "consent" in script.elements["charge"]
 
 
 @pytest.mark.parametrize("category, kind, words", [
@@ -238,3 +238,14 @@ def test_now_makes_the_date_read_today(session: Session) -> None:
 def test_honorific_address(name: str, honorific: str, lang: str, expected: str) -> None:
     """Customers are addressed by surname with 先生/女士 or their title (Mr/Ms in English)."""
     assert address_customer(name, honorific, lang) == expected
+
+
+def test_written_message_leaves_out_phone_talk(session: Session) -> None:
+    """Rendered for a written message (SMS, e-mail), the confirmation drops the phone-only
+    "do you have a minute" but keeps every element."""
+    graph = scripted(session)
+    spoken = render_script(session, graph.visit, "confirmation", "en")
+    written = render_script(session, graph.visit, "confirmation", "en",
+                            extra={"medium": "message"})
+    assert "minute" in spoken.text and "minute" not in written.text
+    assert set(written.elements) == EXPECTED["confirmation"]

@@ -153,3 +153,16 @@ def test_pyvrp_gets_more_time_when_it_sees_the_whole_problem() -> None:
     assert pyvrp_seconds(10.0, 0.6, exact=True) == pytest.approx(9.5)
     assert pyvrp_seconds(2.0, 0.9) == pytest.approx(1.0)
     assert pyvrp_seconds(None, 0.9) is None
+
+
+def test_warm_start_in_an_impossible_order_is_repaired() -> None:
+    """A warm start that visits the afternoon customer before the morning one is repaired (the
+    morning visit re-inserted in front), not thrown away."""
+    from solver.engine import RoutingEngine
+
+    morning = visit("early", 2, window=(8 * 3600, 9 * 3600))
+    afternoon = visit("late", 3, window=(15 * 3600, 16 * 3600))
+    problem = line_problem([tech()], [morning, afternoon])
+    engine = RoutingEngine(problem)
+    assert engine.warm_assignment({"T1": ["late", "early"]}) is not None
+    assert engine.warm_routes == [[0, 1]]

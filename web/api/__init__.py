@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from web.api import errors, plans, visits, work  # noqa: F401  (the views register themselves)
 from web.api.blueprint import bp
@@ -27,3 +28,12 @@ def init_api(app: Flask) -> None:
     """Mount the API on ``app``: token auth instead of cookies, so no CSRF token."""
     csrf.exempt(bp)
     app.register_blueprint(bp)
+    app.register_error_handler(404, _json_under_api)
+    app.register_error_handler(405, _json_under_api)
+
+
+def _json_under_api(error: HTTPException) -> Any:
+    """URLs under /api/v1 that match no route answer JSON too; the pages keep their own."""
+    if request.path.startswith(f"{bp.url_prefix}/"):
+        return errors.http_error(error)
+    return error

@@ -139,7 +139,7 @@ def register(bp: Blueprint) -> None:
     bp.register_error_handler(ApiError, _api_error)
     bp.register_error_handler(DispatchError, dispatch_error_response)
     bp.register_error_handler(StaleDataError, _stale)
-    bp.register_error_handler(HTTPException, _http_error)
+    bp.register_error_handler(HTTPException, http_error)
     bp.register_error_handler(Exception, _unexpected)
 
 
@@ -152,7 +152,8 @@ def _stale(_error: StaleDataError) -> Response:
     return dispatch_error_response(ConflictError())
 
 
-def _http_error(error: HTTPException) -> Response:
+def http_error(error: HTTPException) -> Response:
+    """An HTTP error as a JSON answer."""
     # spectree aborts with its own (already rewritten) validation answer: pass it through.
     if error.response is not None:
         return error.response
@@ -163,7 +164,7 @@ def _http_error(error: HTTPException) -> Response:
 
 def _unexpected(error: Exception) -> Response:
     if isinstance(error, HTTPException):  # pragma: no cover - handled above
-        return _http_error(error)
+        return http_error(error)
     log.exception("unexpected error in %s %s", request.method, request.path)
     code, zh, en = HTTP_TEXTS[500]
     return error_response(500, error_body(500, code, zh, en))
