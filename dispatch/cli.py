@@ -23,6 +23,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "export": "dispatch.commands_data:export_command",
     "load": "dispatch.commands_data:load_command",
     "plan": "dispatch.commands_plan:plan_command",
+    "solve": "dispatch.commands_solve:solve_command",
     "tasks": "dispatch.commands_rules:tasks_command",
     "escalate": "dispatch.commands_rules:escalate_command",
     "script": "dispatch.commands_messages:script_command",

@@ -479,3 +479,396 @@ def _published_routes(plan: m.Plan, open_codes: set[str],
         starts[stop.visit.code] = to_seconds(stop.start_at, epoch)
     return {tech: tuple(code for _, code in sorted(items)) for tech, items in routes.items()}, \
         starts
+
+
+# ---------------------------------------------------------------------------------------------
+# One run
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether the candidate replaces the published plan, and why."""
+
+    publish: bool
+    reason: str  # "old_plan_broken" | "better" | "not_better" | "breaks_promise"
+    old_objective: int | None
+    new_objective: int
+
+
+@dataclass
+class _Changes:
+    """What a published plan changed for people."""
+
+    moved: list[int] = field(default_factory=list)  # visit ids
+    later: list[tuple[m.PlanStop, datetime]] = field(default_factory=list)  # (stop, old start)
+    technicians: list[int] = field(default_factory=list)  # technician ids whose list changed
+    dropped: list[int] = field(default_factory=list)  # visit ids planned before, now not
+
+
+class _Run:
+    """One run of one outlet-day inside the caller's transaction."""
+
+    def __init__(self, session: Session, outlet_id: int, day: date, now: datetime,
+                 params: SolveParams, actor: str, travel: TravelProvider | None,
+                 threshold: timedelta) -> None:
+        self.session = session
+        self.outlet_id = outlet_id
+        self.day = day
+        self.now = now
+        self.params = params
+        self.actor = actor
+        self.travel = travel
+        self.threshold = threshold
+
+    def report(self, status: str, **values: Any) -> RunReport:
+        """A report of this outlet-day."""
+        return RunReport(self.outlet_id, self.day, status, **values)
+
+    def execute(self) -> RunReport:
+        """Plan, compare, and publish when warranted; ConflictError on a concurrent edit."""
+        outlet = self.session.get(m.Outlet, self.outlet_id)
+        if outlet is None:
+            raise NotFoundError("outlet", self.outlet_id, "网点")
+        published = current_plan(self.session, self.outlet_id, self.day)
+        if published is None:
+            return self.report("no_plan")
+        snapshot = _versions(self.session, self.outlet_id, self.day)
+        tasks_before = _task_count(self.session, self.outlet_id)
+        state = build_state(self.session, outlet, self.day, published, now=self.now,
+                            travel=self.travel)
+        digest = state.digest()
+        if published.input_digest == digest:
+            return self.report("unchanged", plan_id=published.id,
+                               plan_number=published.number, input_digest=digest)
+        self.closed_visit_tasks(outlet)
+        state, result = self.solve(state)
+        decision = decide(state, result, published, self.threshold)
+        if not decision.publish:
+            return self.report("kept", plan_id=published.id, plan_number=published.number,
+                               input_digest=digest,
+                               tasks_created=_task_count(self.session, self.outlet_id)
+                               - tasks_before)
+        plan = store_plan(self.session, state.planning, result, self.params,
+                          created_by=self.actor,
+                          input_digest=state.digest(_routes_in(result)))
+        plan.solver_stats = {**plan.solver_stats, "reoptimization": {
+            "reason": decision.reason, "old_objective": decision.old_objective,
+            "new_objective": decision.new_objective, "relaxed": sorted(state.relaxed),
+            "now": self.now.isoformat()}}
+        _carry_finished(published, plan)
+        db.flush(self.session)
+        # A dispatcher's edit since the read wins: checked once the plan row holds the write lock.
+        _check_versions(self.session, self.outlet_id, self.day, snapshot)
+        publish_plan(self.session, plan, plan.version, actor=self.actor, now=self.now)
+        tasks = derive_tasks(self.session, plan, now=self.now)
+        changes = compare(published, plan, self.threshold)
+        self.rebook_tasks(outlet, changes.dropped)
+        queued = self.notify(plan, changes, tasks, state)
+        return self.report("published", plan_id=plan.id, plan_number=plan.number,
+                           moved_visits=tuple(sorted(changes.moved)),
+                           notifications_queued=queued, input_digest=digest,
+                           tasks_created=_task_count(self.session, self.outlet_id)
+                           - tasks_before)
+
+    # -- solving --------------------------------------------------------------------------
+
+    def solve(self, state: ReoptState) -> tuple[ReoptState, Result]:
+        """Solve; a promise the search could not keep is relaxed and the day solved again."""
+        result = solve_input(state.planning, self.params)
+        dropped = {u.visit for u in result.unassigned} & _promises(state)
+        if not dropped:
+            return state, result
+        problem = state.planning.problem
+        rows = {code: self.session.get(m.Visit, vid)
+                for code, vid in state.planning.visit_ids.items() if code in dropped}
+        epoch = state.planning.epoch
+        visits = tuple(
+            relax(v, state.now_s, (to_seconds(rows[v.id].agreed_start, epoch),  # type: ignore
+                                   to_seconds(rows[v.id].agreed_end, epoch)))  # type: ignore
+            if v.id in dropped else v for v in problem.visits)
+        relaxed_problem = Problem(durations=problem.durations, distances=problem.distances,
+                                  technicians=problem.technicians, visits=visits,
+                                  weights=problem.weights)
+        planning = replace(state.planning, problem=relaxed_problem,
+                           initial_routes=result.as_routes() or None)
+        relaxed_state = replace(state, planning=planning, relaxed=state.relaxed | dropped)
+        return relaxed_state, solve_input(planning, self.params)
+
+    # -- tasks and notifications ----------------------------------------------------------
+
+    def closed_visit_tasks(self, outlet: m.Outlet) -> None:
+        """A follow-up call for each visit of the day closed as a no-show (book it again)."""
+        query = (select(m.Visit)
+                 .where(m.Visit.outlet_id == self.outlet_id, m.Visit.day == self.day,
+                        m.Visit.status == m.VisitStatus.NO_SHOW.value)
+                 .options(selectinload(m.Visit.ticket).selectinload(m.ServiceTicket.customer)))
+        for visit in self.session.scalars(query):
+            self.call_task(outlet, visit, m.TaskKind.FOLLOWUP_CALL,
+                           f"followup_call:{visit.id}:no_show",
+                           {"reason": "no_show", "outcome": visit.outcome or ""})
+
+    def rebook_tasks(self, outlet: m.Outlet, visit_ids: Iterable[int]) -> None:
+        """A call to agree a new time with each customer whose visit the new plan leaves out."""
+        for visit_id in visit_ids:
+            visit = self.session.get(m.Visit, visit_id)
+            if visit is not None and visit.status == m.VisitStatus.PLANNED:
+                self.call_task(outlet, visit, m.TaskKind.CONFIRMATION_CALL,
+                               f"confirmation_call:{visit.id}:rebook:{self.day.isoformat()}",
+                               {"reason": "unassigned", "was_confirmed": is_agreed(visit)})
+
+    def call_task(self, outlet: m.Outlet, visit: m.Visit, kind: m.TaskKind, key: str,
+                  payload: dict[str, Any]) -> None:
+        """Add a dispatcher's call task for ``visit`` once (by ``key``), at the next calling
+        hours."""
+        if self.session.scalar(select(m.Task.id).where(m.Task.idempotency_key == key)):
+            return
+        due_from, due_by = _next_calling_span(outlet, visit.ticket.customer, self.now)
+        self.session.add(m.Task(
+            kind=kind, visit_id=visit.id, ticket_id=visit.ticket_id, outlet_id=outlet.id,
+            assignee_role=m.AssigneeRole.DISPATCHER, due_from=due_from, due_by=due_by,
+            payload={"visit": visit.code, **payload}, idempotency_key=key,
+            created_at=self.now))
+        db.flush(self.session)
+
+    def notify(self, plan: m.Plan, changes: _Changes, tasks: Sequence[m.Task],
+               state: ReoptState) -> int:
+        """Queue the customers' delay notices and the technicians' inbox messages."""
+        delay_tasks = {t.visit_id: t for t in tasks if t.kind == m.TaskKind.DELAY_NOTICE}
+        queued = 0
+        for stop, old_start in changes.later:
+            queued += self.delay_notice(stop, old_start, delay_tasks.get(stop.visit_id),
+                                        "overrun" if stop.technician.code in state.overrunning
+                                        else "schedule")
+        for technician_id in changes.technicians:
+            queued += self.list_changed(plan, technician_id)
+        return queued
+
+    def delay_notice(self, stop: m.PlanStop, old_start: datetime, task: m.Task | None,
+                     cause: str) -> int:
+        """An SMS to the customer: the new arrival, due 15 minutes before the promised time."""
+        visit = stop.visit
+        assert visit is not None
+        customer = visit.ticket.customer
+        promised = visit.agreed_start if is_agreed(visit) else old_start
+        assert promised is not None
+        latest = promised - DELAY_NOTICE_LEAD
+        if latest < self.now:  # too late to warn ahead: still warn before they arrive
+            latest = max(self.now, stop.arrival_at)
+        enqueue(self.session, recipient_kind=m.RecipientKind.CUSTOMER, recipient_id=customer.id,
+                channel=m.NotificationChannel.SMS, template="delay_notice",
+                language=customer.language,
+                payload={"visit_id": visit.id, "new_arrival": stop.arrival_at.isoformat(),
+                         "cause": cause, "plan": stop.plan.number},
+                not_before=self.now, latest_useful=latest, task=task,
+                idempotency_key=f"reopt:delay:{visit.id}:{_minute(stop.arrival_at)}")
+        return 1
+
+    def list_changed(self, plan: m.Plan, technician_id: int) -> int:
+        """An inbox message to a technician whose list of visits changed."""
+        codes = [s.visit.code for s in plan.stops if s.technician_id == technician_id
+                 and s.visit is not None and s.visit.status == m.VisitStatus.PLANNED]
+        listing = "、".join(codes) if codes else "—"
+        enqueue(self.session, recipient_kind=m.RecipientKind.TECHNICIAN,
+                recipient_id=technician_id, channel=m.NotificationChannel.INBOX,
+                template="plan_changed", language=m.Language.ZH,
+                payload={"plan": plan.number, "visits": codes,
+                         "subject_zh": "今日工单已调整", "subject_en": "Today's visits changed",
+                         "text_zh": f"今日派工已更新（方案 {plan.number}），请查看新的工单顺序：{listing}",
+                         "text_en": f"Your visits for today have changed (plan {plan.number}); "
+                                    f"please check the new order: {', '.join(codes) or '-'}"},
+                not_before=self.now, latest_useful=None,
+                idempotency_key=f"reopt:plan:{plan.id}:technician:{technician_id}")
+        return 1
+
+
+#: A delay is announced at least this long before the promised time (DOMAIN: 15 minutes).
+DELAY_NOTICE_LEAD = timedelta(minutes=15)
+
+
+def decide(state: ReoptState, result: Result, published: m.Plan,
+           threshold: timedelta) -> Decision:
+    """Publish when the published plan can no longer be kept, or when the candidate is better
+    by more than ``MIN_GAIN`` and keeps every promise the published plan keeps."""
+    problem = state.planning.problem
+    new_total = int(result.objective["total"])
+    warm = state.planning.initial_routes or {}
+    old = RoutingEngine(problem).evaluate(warm) if warm else None
+    if _old_plan_broken(state, old, threshold):
+        return Decision(True, "old_plan_broken",
+                        None if old is None else int(old.objective["total"]), new_total)
+    assert old is not None or not state.old_routes
+    old_total = int(old.objective["total"]) if old is not None else new_total
+    if new_total >= old_total - MIN_GAIN:
+        return Decision(False, "not_better", old_total, new_total)
+    if old is not None and _kept_promises(state, old.routes) - _kept_promises(state,
+                                                                              result.routes):
+        return Decision(False, "breaks_promise", old_total, new_total)
+    return Decision(True, "better", old_total, new_total)
+
+
+def _old_plan_broken(state: ReoptState, old: Any, threshold: timedelta) -> bool:
+    """Whether a visit of the published plan is now infeasible there or slips past the
+    threshold (its technician is absent, an overrun pushes it late, ...)."""
+    planned = {code for codes in state.old_routes.values() for code in codes}
+    if not planned:
+        return False
+    if old is None:
+        return True
+    starts = {s.visit: s.start for r in old.routes for s in r.stops}
+    if planned - set(starts):
+        return True
+    slack = int(threshold.total_seconds())
+    return any(starts[code] > state.old_starts[code] + slack for code in planned)
+
+
+def _promises(state: ReoptState) -> set[str]:
+    """Confirmed visits still held to their agreed window (not locked, not relaxed)."""
+    return {v.id for v in state.planning.problem.visits
+            if v.priority >= CONFIRMED_PRIORITY and not v.locked and v.id not in state.relaxed}
+
+
+def _kept_promises(state: ReoptState, routes: Iterable[Any]) -> set[str]:
+    """The confirmed visits the routes serve inside their windows."""
+    problem = state.planning.problem
+    promises = _promises(state)
+    kept = set()
+    for route in routes:
+        for stop in route.stops:
+            if stop.visit in promises:
+                visit = problem.visits[problem.visit_index(stop.visit)]
+                if any(w.contains(stop.start) for w in visit.start_windows()):
+                    kept.add(stop.visit)
+    return kept
+
+
+def compare(old: m.Plan, new: m.Plan, threshold: timedelta) -> _Changes:
+    """What the new plan changes against the old one, for the people concerned."""
+    before = {s.visit_id: s for s in old.stops if s.kind == m.StopKind.VISIT and s.visit_id}
+    after = {s.visit_id: s for s in new.stops if s.kind == m.StopKind.VISIT and s.visit_id}
+    changes = _Changes()
+    for visit_id, stop in after.items():
+        if stop.visit is None or stop.visit.status != m.VisitStatus.PLANNED:
+            continue
+        previous = before.get(visit_id)
+        if previous is None:
+            continue
+        shift = stop.start_at - previous.start_at
+        if previous.technician_id != stop.technician_id or abs(shift) > threshold:
+            changes.moved.append(visit_id)
+        if shift > threshold:
+            changes.later.append((stop, previous.start_at))
+    for visit_id, previous in before.items():
+        if visit_id not in after and previous.visit is not None \
+                and previous.visit.status == m.VisitStatus.PLANNED:
+            changes.moved.append(visit_id)
+            changes.dropped.append(visit_id)
+    changes.technicians = sorted(_changed_lists(before.values(), after.values(), threshold))
+    return changes
+
+
+def _changed_lists(before: Iterable[m.PlanStop], after: Iterable[m.PlanStop],
+                   threshold: timedelta) -> set[int]:
+    """Technicians whose open visits, their order, or their times (beyond the threshold)
+    differ between two plans."""
+    def lists(stops: Iterable[m.PlanStop]) -> dict[int, list[tuple[int, datetime]]]:
+        out: dict[int, list[tuple[int, datetime]]] = {}
+        for s in sorted(stops, key=lambda s: s.start_at):
+            if s.visit is not None and s.visit.status == m.VisitStatus.PLANNED:
+                out.setdefault(s.technician_id, []).append((s.visit_id or 0, s.start_at))
+        return out
+
+    old, new = lists(before), lists(after)
+    changed = set()
+    for tech in set(old) | set(new):
+        a, b = old.get(tech, []), new.get(tech, [])
+        if [v for v, _ in a] != [v for v, _ in b] or any(
+                abs(x - y) > threshold for (_, x), (_, y) in zip(a, b)):
+            changed.add(tech)
+    return changed
+
+
+def _routes_in(result: Result) -> dict[str, tuple[str, ...]]:
+    """The candidate's routes as the next run's warm start will read them back."""
+    return {tech: codes for tech, codes in
+            ((r.technician, tuple(r.visit_ids)) for r in result.routes) if codes}
+
+
+def _carry_finished(old: m.Plan, new: m.Plan) -> None:
+    """Keep the day's finished visits on the new plan, ahead of each technician's route."""
+    finished = [s for s in sorted(old.stops, key=lambda s: (s.technician_id, s.sequence))
+                if s.kind == m.StopKind.VISIT and s.visit is not None
+                and s.visit.status in FINISHED_VISITS]
+    ahead: dict[int, int] = {}
+    for stop in finished:
+        ahead[stop.technician_id] = ahead.get(stop.technician_id, 0) + 1
+    for stop in new.stops:
+        stop.sequence += ahead.get(stop.technician_id, 0)
+    counters: dict[int, int] = {}
+    for stop in finished:
+        sequence = counters.get(stop.technician_id, 0)
+        counters[stop.technician_id] = sequence + 1
+        new.stops.append(m.PlanStop(
+            technician_id=stop.technician_id, sequence=sequence, kind=stop.kind,
+            visit_id=stop.visit_id, arrival_at=stop.arrival_at, start_at=stop.start_at,
+            end_at=stop.end_at, waiting_seconds=stop.waiting_seconds,
+            travel_seconds=stop.travel_seconds, travel_meters=stop.travel_meters,
+            late_seconds=stop.late_seconds))
+
+
+# ---------------------------------------------------------------------------------------------
+# Concurrent edits
+# ---------------------------------------------------------------------------------------------
+
+_Snapshot = dict[str, dict[int, int]]
+
+
+def _versions(session: Session, outlet_id: int, day: date, *,
+              for_update: bool = False) -> _Snapshot:
+    """The versions of what the run reads: the day's visits, shifts and plans."""
+    def read(query: Any) -> dict[int, int]:
+        if for_update:
+            query = query.with_for_update()
+        return {int(k): int(v) for k, v in session.execute(query)}
+
+    shift_ids = select(m.TechnicianShift.id, m.TechnicianShift.version).join(m.Technician).where(
+        m.Technician.outlet_id == outlet_id, m.TechnicianShift.day == day)
+    return {
+        "visits": read(select(m.Visit.id, m.Visit.version).where(
+            m.Visit.outlet_id == outlet_id, m.Visit.day == day)),
+        "shifts": read(shift_ids),
+        "plans": read(select(m.Plan.id, m.Plan.version).where(
+            m.Plan.outlet_id == outlet_id, m.Plan.day == day,
+            m.Plan.status == m.PlanStatus.PUBLISHED.value)),
+    }
+
+
+def _check_versions(session: Session, outlet_id: int, day: date, snapshot: _Snapshot) -> None:
+    """Raise ConflictError when a row read at ``snapshot`` has changed or gone since; the rows
+    are locked (PostgreSQL) so no edit slips in before the commit."""
+    current = _versions(session, outlet_id, day, for_update=True)
+    for name, versions in snapshot.items():
+        for row_id, version in versions.items():
+            if current[name].get(row_id) != version:
+                raise ConflictError(detail=f"{name} {row_id} changed during re-optimization")
+
+
+def _task_count(session: Session, outlet_id: int) -> int:
+    return int(session.scalar(select(func.count(m.Task.id))
+                              .where(m.Task.outlet_id == outlet_id)) or 0)
+
+
+def _next_calling_span(outlet: m.Outlet, customer: m.Customer,
+                       now: datetime) -> tuple[datetime, datetime]:
+    """The next day's worth of calling time from ``now`` (due from, due by)."""
+    intervals = allowed_intervals(outlet, customer, now, now + timedelta(days=7))
+    if not intervals:
+        return now, now + timedelta(days=1)
+    first_day = utc_to_local(intervals[0][0], outlet.timezone).date()
+    same_day = [iv for iv in intervals
+                if utc_to_local(iv[0], outlet.timezone).date() == first_day]
+    return same_day[0][0], same_day[-1][1] - CALL_DURATION
+
+
+def _minute(dt: datetime) -> str:
+    return dt.strftime("%Y%m%dT%H%MZ")
