@@ -284,7 +284,8 @@ def slot_suggestions(session: Session, visit: m.Visit, *, now: datetime | None =
                      following_days: int = FOLLOWING_DAYS, limit: int = 12,
                      travel: TravelProvider | None = None) -> list[SlotSuggestion]:
     """The standard slots of the rest of today and the next days in which the visit fits the
-    day's current plan, cheapest extra driving first (near-equal ones: earliest first)."""
+    day's current plan, each with its best technician, cheapest extra driving first (near-equal
+    ones: earliest first)."""
     now = now or m.utcnow()
     outlet = visit.outlet
     today = utc_to_local(now, outlet.timezone).date()
@@ -293,7 +294,11 @@ def slot_suggestions(session: Session, visit: m.Visit, *, now: datetime | None =
         found += _day_slots(session, visit, today + timedelta(days=offset), now, travel)
     found.sort(key=lambda s: (s.added_travel_seconds // TRAVEL_BUCKET_SECONDS, s.day, s.start,
                               -s.slack_seconds))
-    return found[:limit]
+    # One offer per slot: the best technician for it (the customer chooses a time, not a person).
+    best: dict[tuple[date, datetime], SlotSuggestion] = {}
+    for suggestion in found:
+        best.setdefault((suggestion.day, suggestion.start), suggestion)
+    return list(best.values())[:limit]
 
 
 def _day_slots(session: Session, visit: m.Visit, day: date, now: datetime,
@@ -457,8 +462,6 @@ def record_answer(session: Session, visit: m.Visit, answer: str, *, actor: str,
                                         outcome=answer, note=note, at=now)
     else:
         event = confirmation.record_failed_attempt(session, visit, actor, note=note, at=now)
-    # The rules module attaches the event to the visit only; make sure it is saved.
-    session.add(event)
     db.flush(session)
     return event
 

@@ -112,29 +112,25 @@ def record_outcome(session: Session, task: m.Task, outcome: str, *, actor: str,
 def _update_visit(session: Session, task: m.Task, visit: m.Visit, outcome: str, actor: str,
                   now: datetime, note: str, max_attempts: int) -> None:
     status = visit.confirmation_status
-    event: m.ConfirmationEvent | None = None
     if outcome == "no_answer":
-        event = confirmation.record_failed_attempt(session, visit, actor,
+        confirmation.record_failed_attempt(session, visit, actor,
                                                    max_attempts=max_attempts, note=note, at=now)
     elif outcome == "confirmed" and task.kind == TK.RECONFIRM_CALL and status == CS.CONFIRMED:
-        event = confirmation.reconfirm(session, visit, actor, note=note, at=now)
+        confirmation.reconfirm(session, visit, actor, note=note, at=now)
     elif outcome == "confirmed" and task.kind in (TK.CONFIRMATION_CALL, TK.CHARGE_NOTICE) \
             and status != CS.CONFIRMED and visit.agreed_start and visit.agreed_end:
         if task.kind == TK.CHARGE_NOTICE and visit.ticket.charge_explained_at is None:
             visit.ticket.charge_explained_at = now
-        event = confirmation.confirm(session, visit, (visit.agreed_start, visit.agreed_end),
+        confirmation.confirm(session, visit, (visit.agreed_start, visit.agreed_end),
                                      actor, visit.committed_technician, at=now, note=note)
     elif outcome == "wants_change" and status in confirmation.AGREED:
-        event = confirmation.transition(session, visit, CS.NEEDS_CONSENT, actor,
+        confirmation.transition(session, visit, CS.NEEDS_CONSENT, actor,
                                         outcome="customer_wants_change", note=note, at=now)
     elif outcome in ("confirmed", "wants_change"):
         # The call reached the customer without changing the appointment: keep it on record.
-        event = m.ConfirmationEvent(
+        session.add(m.ConfirmationEvent(
             visit=visit, from_status=status, to_status=status, actor=actor, at=now,
-            channel=m.ContactChannel.PHONE, outcome=f"{task.kind.value}:{outcome}", note=note)
-    if event is not None:
-        # The rules module attaches its events to the visit only; make sure they are saved.
-        session.add(event)
+            channel=m.ContactChannel.PHONE, outcome=f"{task.kind.value}:{outcome}", note=note))
     if task.kind == TK.CHARGE_NOTICE and outcome == "confirmed" \
             and visit.ticket.charge_explained_at is None:
         visit.ticket.charge_explained_at = now

@@ -28,6 +28,10 @@ LAZY_COMMANDS: dict[str, str] = {
     "escalate": "dispatch.commands_rules:escalate_command",
     "script": "dispatch.commands_messages:script_command",
     "notify": "dispatch.commands_messages:notify_command",
+    "reoptimize": "dispatch.commands_reopt:reoptimize_command",
+    "scheduler": "dispatch.commands_reopt:scheduler_command",
+    "worker": "dispatch.fanout:worker_command",
+    "simulate": "dispatch.simulate:simulate_command",
 }
 
 

@@ -219,7 +219,7 @@ def _record(session: Session, visit: m.Visit, target: S, actor: str,
         visit=visit, from_status=visit.confirmation_status, to_status=target,
         actor=actor, at=at or m.utcnow(), channel=channel, outcome=outcome, note=note)
     visit.confirmation_status = target
-    session.add(visit)
+    session.add_all([visit, event])
     # Recording a step is an edit of the visit: its version is bumped even when the status
     # stays (a failed attempt), so a dispatcher working from an older copy gets a conflict.
     flag_modified(visit, "confirmation_status")

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from dispatch import config, db
 from dispatch import models as m
+from dispatch.confirmation import is_agreed, keeps_technician, planning_windows
 from dispatch.errors import ConflictError, NotFoundError, ValidationError
 from dispatch.timeutil import from_seconds, plan_epoch, to_seconds
 from dispatch.travel import TravelProvider, provider_for
@@ -40,9 +41,6 @@ CLOSED_VISIT_STATUSES = frozenset({m.VisitStatus.CANCELLED, m.VisitStatus.DONE,
                                    m.VisitStatus.NO_SHOW, m.VisitStatus.NOT_FINISHED})
 #: Visits under way: locked to their technician when re-planning at a known ``now``.
 LIVE_VISIT_STATUSES = frozenset({m.VisitStatus.EN_ROUTE, m.VisitStatus.ON_SITE})
-#: An agreed time is a hard commitment only once the customer has confirmed it.
-AGREED_CONFIRMATIONS = frozenset({m.ConfirmationStatus.CONFIRMED,
-                                  m.ConfirmationStatus.RECONFIRMED})
 
 
 @dataclass(frozen=True)
@@ -232,7 +230,8 @@ def _open_visits(session: Session, outlet: m.Outlet, day: date) -> list[m.Visit]
              .options(selectinload(m.Visit.windows),
                       selectinload(m.Visit.skills).selectinload(m.VisitSkill.skill),
                       selectinload(m.Visit.ticket).selectinload(m.ServiceTicket.customer),
-                      selectinload(m.Visit.pinned_technician))
+                      selectinload(m.Visit.pinned_technician),
+                      selectinload(m.Visit.committed_technician))
              .order_by(m.Visit.code))
     return list(session.scalars(query))
 
@@ -299,6 +298,8 @@ class _VisitBuilder:
             return SolverVisit(**common, windows=(), pinned_technician=technician,
                                pinned_start=start, locked=True)
         pinned = row.pinned_technician.code if row.pinned_technician else None
+        if pinned is None and keeps_technician(row) is not None and row.committed_technician:
+            pinned = row.committed_technician.code  # a confirmed promise keeps its technician
         if pinned is not None and pinned not in self.technicians:
             return _pinned_absent(row, pinned)
         windows = self.windows(row)
@@ -334,11 +335,7 @@ class _VisitBuilder:
         A confirmed time is the only window; otherwise any window the customer accepts. With
         ``now``, nothing starts in the past.
         """
-        if row.confirmation_status in AGREED_CONFIRMATIONS and row.agreed_start is not None \
-                and row.agreed_end is not None:
-            pairs = [(row.agreed_start, row.agreed_end)]
-        else:
-            pairs = [(w.starts_at, w.ends_at) for w in row.windows]
+        pairs = planning_windows(row)
         floor = self.now_s or 0
         if not pairs:
             return () if self.now_s is None else (TimeWindow(floor, floor + OPEN_END),)
@@ -533,6 +530,7 @@ def publish_plan(session: Session, plan: m.Plan, expected_version: int, *,
         superseded.append(other.number)
     plan.status = m.PlanStatus.PUBLISHED
     plan.published_at = now or m.utcnow()
+    _commit_technicians(plan)
     db.flush(session)
     session.add(m.AuditEvent(
         actor=actor, action="plan.publish", entity_type="plan", entity_id=str(plan.id),
@@ -541,6 +539,19 @@ def publish_plan(session: Session, plan: m.Plan, expected_version: int, *,
                "superseded": sorted(superseded)}))
     db.flush(session)
     return plan
+
+
+def _commit_technicians(plan: m.Plan) -> None:
+    """A confirmed visit's technician becomes part of the promise once a plan is published;
+    an agreed handover passes the promise to the new technician."""
+    for stop in plan.stops:
+        visit = stop.visit
+        if visit is None or not is_agreed(visit):
+            continue
+        if visit.committed_technician_id is None or (
+                visit.handover_agreed and visit.committed_technician_id != stop.technician_id):
+            visit.committed_technician = stop.technician
+            visit.handover_agreed = False
 
 
 def plan_summary(plan: m.Plan) -> dict[str, Any]:

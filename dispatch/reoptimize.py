@@ -141,25 +141,30 @@ def run_reoptimization(session_factory: sessionmaker[Session], outlet_id: int, d
     require_aware(now, "now")
     began = time.perf_counter()
     session = session_factory()
+    run = _Run(session, outlet_id, day, now, params or DEFAULT_PARAMS, actor, travel,
+               move_threshold)
     try:
         with run_lock(session, outlet_id, day) as held:
-            if not held:
-                session.rollback()
-                report = RunReport(outlet_id, day, "already_running")
-            else:
-                run = _Run(session, outlet_id, day, now, params or DEFAULT_PARAMS, actor,
-                           travel, move_threshold)
-                report = run.execute()
-                db.commit(session)
-    except ConflictError:
-        session.rollback()
-        report = RunReport(outlet_id, day, "conflict_skipped")
-    except BaseException:
-        session.rollback()
-        raise
+            # Ended inside the lock: the lease goes only once this transaction is over.
+            report = _execute(session, run) if held else run.report("already_running")
+            session.rollback()  # after a commit: nothing left; else: ends the read
     finally:
         session.close()
     return replace(report, seconds=round(time.perf_counter() - began, 3))
+
+
+def _execute(session: Session, run: _Run) -> RunReport:
+    """Run and commit; a concurrent edit rolls everything back and is reported."""
+    try:
+        report = run.execute()
+        db.commit(session)
+    except ConflictError:
+        session.rollback()
+        return run.report("conflict_skipped")
+    except BaseException:
+        session.rollback()
+        raise
+    return report
 
 
 class Runner(Protocol):
@@ -272,11 +277,11 @@ class _StateBuilder:
         ordered = [self.with_promises(visits[code], by_code) for code in
                    [v.id for v in self.problem.visits] + sorted(set(visits) - {
                        v.id for v in self.problem.visits})]
-        relaxed = self.unkeepable(ordered, technicians)
+        old_routes, old_starts = _published_routes(self.published, set(visit_ids))
+        relaxed = self.unkeepable(ordered, technicians) | self.already_moved(ordered, old_starts)
         ordered = [relax(v, self.now_s, self.agreed(v.id)) if v.id in relaxed else v
                    for v in ordered]
         problem = self.problem_with(technicians, ordered)
-        old_routes, old_starts = _published_routes(self.published, set(visit_ids))
         warm = {tech: codes for tech, codes in old_routes.items() if tech in by_code and codes}
         planning = replace(self.base, problem=problem, visit_ids=visit_ids,
                            places=tuple(self.places), initial_routes=warm or None,
@@ -290,15 +295,23 @@ class _StateBuilder:
                    visits: dict[str, SolverVisit]) -> SolverTechnician:
         """The technician from where they are now: the visit on site, or their last place."""
         live = [v for v in visits.values() if v.locked and v.pinned_technician == tech.id]
-        on_site = next((v for v in live if self.rows[v.id].status == m.VisitStatus.ON_SITE
-                        and self.rows[v.id].actual_start is not None), None)
-        if on_site is not None:
-            start, location = self.on_site(tech, on_site, visits)
+        on_site = sorted((v for v in live if self.rows[v.id].status == m.VisitStatus.ON_SITE
+                          and self.rows[v.id].actual_start is not None),
+                         key=lambda v: (self.rows[v.id].actual_start, v.id))
+        for stale in on_site[:-1]:
+            # Nobody is on two sites: an earlier visit left "on site" is over in all but name.
+            del visits[stale.id]
+        if on_site:
+            start, location = self.on_site(tech, on_site[-1], visits)
+            free = start + tech.service_time(visits[on_site[-1].id])
         else:
             start, location = max(tech.shift_start, self.now_s), self.position(tech)
-            for visit in live:  # en route: the next stop, whenever they get there
+            free = start
+        for visit in live:
+            if self.rows[visit.id].status == m.VisitStatus.EN_ROUTE:
+                # En route: the next stop, whenever they get there.
                 visits[visit.id] = replace(visit, pinned_start=TimeWindow(
-                    start, start + OPEN_END), **_promise_lateness(self, visit))
+                    free, free + OPEN_END), **_promise_lateness(self, visit))
         latest_end = tech.latest_end
         shift_end = max(tech.shift_end, start)
         return replace(
@@ -391,13 +404,32 @@ class _StateBuilder:
                 continue
             assert row.agreed_end is not None
             deadline = to_seconds(row.agreed_end, self.base.epoch)
-            reachable = any(
-                ready[t.id][0] + int(durations[ready[t.id][1], visit.location]) <= deadline
-                for t in technicians if t.can_do(visit)
-                and visit.pinned_technician in (None, t.id))
-            if not reachable:
+            able = [t for t in technicians
+                    if t.can_do(visit) and visit.pinned_technician in (None, t.id)]
+            # Nobody able at all is a matter for the dispatcher (unassigned with the reason).
+            if able and not any(
+                    ready[t.id][0] + int(durations[ready[t.id][1], visit.location]) <= deadline
+                    for t in able):
                 gone.add(visit.id)
         return gone
+
+    def already_moved(self, visits: Iterable[SolverVisit],
+                      old_starts: Mapping[str, int]) -> set[str]:
+        """Confirmed visits the published plan already starts outside their agreed (and
+        pinned) time: that promise is being renegotiated, it stays relaxed until agreed anew."""
+        moved = set()
+        for visit in visits:
+            row = self.rows[visit.id]
+            if visit.locked or not is_agreed(row) or visit.id not in old_starts:
+                continue
+            lo, hi = self.agreed(visit.id)
+            if row.pinned_start_from is not None:
+                lo = max(lo, to_seconds(row.pinned_start_from, self.base.epoch))
+            if row.pinned_start_to is not None:
+                hi = min(hi, to_seconds(row.pinned_start_to, self.base.epoch))
+            if not lo <= old_starts[visit.id] <= hi:
+                moved.add(visit.id)
+        return moved
 
     def ready(self, tech: SolverTechnician, visits: Iterable[SolverVisit],
               durations: Any) -> tuple[int, int]:
@@ -541,9 +573,10 @@ class _Run:
         if published.input_digest == digest:
             return self.report("unchanged", plan_id=published.id,
                                plan_number=published.number, input_digest=digest)
-        self.closed_visit_tasks(outlet)
         state, result = self.solve(state)
         decision = decide(state, result, published, self.threshold)
+        # Writes only after the solve: SQLite would hold its write lock through it otherwise.
+        self.closed_visit_tasks(outlet)
         if not decision.publish:
             return self.report("kept", plan_id=published.id, plan_number=published.number,
                                input_digest=digest,
@@ -556,7 +589,7 @@ class _Run:
             "reason": decision.reason, "old_objective": decision.old_objective,
             "new_objective": decision.new_objective, "relaxed": sorted(state.relaxed),
             "now": self.now.isoformat()}}
-        _carry_finished(published, plan)
+        _carry_finished(self.session, published, plan)
         db.flush(self.session)
         # A dispatcher's edit since the read wins: checked once the plan row holds the write lock.
         _check_versions(self.session, self.outlet_id, self.day, snapshot)
@@ -575,11 +608,13 @@ class _Run:
 
     def solve(self, state: ReoptState) -> tuple[ReoptState, Result]:
         """Solve; a promise the search could not keep is relaxed and the day solved again."""
-        result = solve_input(state.planning, self.params)
-        dropped = {u.visit for u in result.unassigned} & _promises(state)
+        first, second = _phase_params(self.params)
+        result = solve_input(state.planning, first)
+        problem = state.planning.problem
+        dropped = {u.visit for u in result.unassigned if u.visit in _promises(state)
+                   and problem.capable_technicians(problem.visits[problem.visit_index(u.visit)])}
         if not dropped:
             return state, result
-        problem = state.planning.problem
         rows = {code: self.session.get(m.Visit, vid)
                 for code, vid in state.planning.visit_ids.items() if code in dropped}
         epoch = state.planning.epoch
@@ -593,7 +628,7 @@ class _Run:
         planning = replace(state.planning, problem=relaxed_problem,
                            initial_routes=result.as_routes() or None)
         relaxed_state = replace(state, planning=planning, relaxed=state.relaxed | dropped)
-        return relaxed_state, solve_input(planning, self.params)
+        return relaxed_state, solve_input(planning, second)
 
     # -- tasks and notifications ----------------------------------------------------------
 
@@ -680,6 +715,19 @@ class _Run:
                 not_before=self.now, latest_useful=None,
                 idempotency_key=f"reopt:plan:{plan.id}:technician:{technician_id}")
         return 1
+
+
+#: Of a run's time limit, the share of the first solve; a second solve (only when a promise has
+#: to be relaxed) starts from the first one's routes and gets the rest.
+FIRST_SOLVE_SHARE = 0.7
+
+
+def _phase_params(params: SolveParams) -> tuple[SolveParams, SolveParams]:
+    """The parameters of the first and the second solve of a run, within its time limit."""
+    if params.time_limit is None:
+        return params, params
+    return (replace(params, time_limit=params.time_limit * FIRST_SOLVE_SHARE),
+            replace(params, time_limit=params.time_limit * (1 - FIRST_SOLVE_SHARE)))
 
 
 #: A delay is announced at least this long before the promised time (DOMAIN: 15 minutes).
@@ -794,16 +842,26 @@ def _routes_in(result: Result) -> dict[str, tuple[str, ...]]:
             ((r.technician, tuple(r.visit_ids)) for r in result.routes) if codes}
 
 
-def _carry_finished(old: m.Plan, new: m.Plan) -> None:
+_RENUMBER_OFFSET = 100_000
+
+
+def _carry_finished(session: Session, old: m.Plan, new: m.Plan) -> None:
     """Keep the day's finished visits on the new plan, ahead of each technician's route."""
     finished = [s for s in sorted(old.stops, key=lambda s: (s.technician_id, s.sequence))
                 if s.kind == m.StopKind.VISIT and s.visit is not None
                 and s.visit.status in FINISHED_VISITS]
+    if not finished:
+        return
     ahead: dict[int, int] = {}
     for stop in finished:
         ahead[stop.technician_id] = ahead.get(stop.technician_id, 0) + 1
-    for stop in new.stops:
-        stop.sequence += ahead.get(stop.technician_id, 0)
+    # Renumbered in two steps: (plan, technician, sequence) is unique at every UPDATE.
+    stored = sorted(new.stops, key=lambda s: (s.technician_id, s.sequence))
+    for stop in stored:
+        stop.sequence += _RENUMBER_OFFSET
+    db.flush(session)
+    for stop in stored:
+        stop.sequence += ahead.get(stop.technician_id, 0) - _RENUMBER_OFFSET
     counters: dict[int, int] = {}
     for stop in finished:
         sequence = counters.get(stop.technician_id, 0)

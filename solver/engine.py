@@ -10,7 +10,7 @@ from finished routes.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -62,6 +62,16 @@ class SearchConfig:
     time_limit: float | None = 10.0
     solution_limit: int | None = None
     log_search: bool = False
+
+
+@dataclass(frozen=True)
+class SearchHooks:
+    """What a running search consults: ``should_stop`` (when it turns true, the search ends
+    soon with the best plan so far) and ``on_solution`` (told the objective of each plan the
+    search accepts)."""
+
+    should_stop: Callable[[], bool] | None = None
+    on_solution: Callable[[int], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -292,16 +302,40 @@ class RoutingEngine:
         forbidden visits dropped, locked visits put first, visits that make a route infeasible
         left out, and (``fill``) missing visits inserted where they fit; None when OR-Tools
         still rejects it."""
-        node_routes = [self._feasible_part(k, nodes)
-                       for k, nodes in enumerate(self._clean_routes(routes))]
-        if fill:
-            self._insert_missing(node_routes)
+        node_routes = self.repaired_routes(routes, fill)
         assignment = self.routing.ReadAssignmentFromRoutes(node_routes, True)
         if assignment is None:
             assignment = self._accepted_routes_only(node_routes)
         else:
             self.warm_routes = node_routes
         return assignment
+
+    def repaired_routes(self, routes: Mapping[str, Sequence[str]],
+                        fill: bool = True) -> list[list[int]]:
+        """The given routes as node lists, repaired by the forward scheduler: unknown or
+        forbidden visits dropped, locked visits first, infeasible tails cut, and (``fill``)
+        missing visits inserted where they fit."""
+        node_routes = [self._feasible_part(k, nodes)
+                       for k, nodes in enumerate(self._clean_routes(routes))]
+        if fill:
+            self._insert_missing(node_routes)
+        return node_routes
+
+    def constructed_outcome(self, routes: Mapping[str, Sequence[str]] | None = None
+                            ) -> EngineOutcome | None:
+        """A quick plan without any search: the given routes (or none) repaired and filled by
+        cheapest feasible insertion, timed by the forward scheduler; None when it leaves out a
+        required or locked visit or a route breaks a rule (only a search can help then)."""
+        node_routes = self.repaired_routes(routes or {})
+        problem, visits = self.problem, self.problem.visits
+        placed = {i for nodes in node_routes for i in nodes}
+        if any((v.required or v.locked) and i not in placed for i, v in enumerate(visits)):
+            return None
+        for k, nodes in enumerate(node_routes):
+            if nodes and not schedule_route(problem, problem.technicians[k],
+                                            [visits[i] for i in nodes]).feasible:
+                return None
+        return self.scheduled_outcome(node_routes, "constructed")
 
     def _feasible_part(self, k: int, nodes: list[int]) -> list[int]:
         """The route, or when the forward scheduler finds it infeasible, the longest part of it
@@ -386,7 +420,8 @@ class RoutingEngine:
         return result
 
     def solve(self, config: SearchConfig,
-              initial_routes: Mapping[str, Sequence[str]] | None = None) -> EngineOutcome | None:
+              initial_routes: Mapping[str, Sequence[str]] | None = None,
+              hooks: SearchHooks = SearchHooks()) -> EngineOutcome | None:
         """Run one search, from the given routes when possible; None when nothing was found.
 
         The time limit covers the repair of the warm start too."""
@@ -394,6 +429,7 @@ class RoutingEngine:
         if config.time_limit is None and config.solution_limit is not None:
             self.routing.AddSearchMonitor(self.routing.solver().FailuresLimit(
                 FAILURES_PER_SOLUTION * config.solution_limit + 10_000))
+        self._add_hooks(hooks)
         start = self.warm_assignment(initial_routes) if initial_routes is not None else None
         params = self.search_parameters(_less_time(config, time.perf_counter() - began))
         solution = None
@@ -410,7 +446,17 @@ class RoutingEngine:
             return None
         return self.outcome(solution, warm)
 
-    def scheduled_outcome(self, node_routes: list[list[int]]) -> EngineOutcome:
+    def _add_hooks(self, hooks: SearchHooks) -> None:
+        if hooks.should_stop is not None:
+            # OR-Tools holds the GIL while searching, so no other thread could cancel it: the
+            # limit asks instead (thousands of times a second, cheap next to the search).
+            self.routing.AddSearchMonitor(self.routing.solver().CustomLimit(hooks.should_stop))
+        if hooks.on_solution is not None:
+            tell, cost = hooks.on_solution, self.routing.CostVar()
+            self.routing.AddAtSolutionCallback(lambda: tell(int(cost.Value())))
+
+    def scheduled_outcome(self, node_routes: list[list[int]],
+                          status: str = "warm_start_only") -> EngineOutcome:
         """Routes timed by the forward scheduler instead of OR-Tools (for a warm start that
         OR-Tools accepted but had no time to complete)."""
         routes = []
@@ -422,7 +468,7 @@ class RoutingEngine:
                                              [visits[i] for i in nodes]).to_route())
         done = {i for nodes in node_routes for i in nodes}
         unassigned = tuple(v.id for i, v in enumerate(visits) if i not in done)
-        return EngineOutcome(tuple(routes), unassigned, "warm_start_only", True,
+        return EngineOutcome(tuple(routes), unassigned, status, status != "constructed",
                              objective_terms(self.problem, routes, unassigned))
 
     def evaluate(self, routes: Mapping[str, Sequence[str]]) -> EngineOutcome | None:
@@ -582,8 +628,9 @@ def _less_time(config: SearchConfig, spent: float) -> SearchConfig:
 
 
 def run_search(problem: Problem, config: SearchConfig,
-               initial_routes: Mapping[str, Sequence[str]] | None = None) -> EngineOutcome | None:
+               initial_routes: Mapping[str, Sequence[str]] | None = None,
+               hooks: SearchHooks = SearchHooks()) -> EngineOutcome | None:
     """Build the model and run one search on it; building counts against the time limit."""
     began = time.perf_counter()
     engine = RoutingEngine(problem)
-    return engine.solve(_less_time(config, time.perf_counter() - began), initial_routes)
+    return engine.solve(_less_time(config, time.perf_counter() - began), initial_routes, hooks)

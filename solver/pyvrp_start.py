@@ -13,7 +13,7 @@ restores both when it completes the plan.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,12 +62,28 @@ def is_exact(problem: Problem) -> bool:
             and not any(v.due is not None or v.locked for v in problem.visits))
 
 
+class _Interruptible:
+    """A PyVRP stopping criterion that also stops when ``interrupt(iteration)`` says so."""
+
+    def __init__(self, inner: StoppingCriterion, interrupt: Callable[[int], bool]) -> None:
+        self.inner = inner
+        self.interrupt = interrupt
+        self.iteration = 0
+
+    def __call__(self, best_cost: float) -> bool:
+        self.iteration += 1
+        # Both are asked each time: the inner criterion may count iterations.
+        done = self.inner(best_cost)
+        return self.interrupt(self.iteration) or done
+
+
 def pyvrp_routes(problem: Problem, seed: int, time_limit: float | None,
-                 iterations: int | None) -> dict[str, list[str]] | None:
+                 iterations: int | None,
+                 interrupt: Callable[[int], bool] | None = None) -> dict[str, list[str]] | None:
     """PyVRP's best routes (technician id -> visit ids), or None when it has nothing to do.
 
     Stops after ``iterations`` when given (deterministic for a seed), else after ``time_limit``
-    seconds.
+    seconds, or as soon as ``interrupt`` (called with the iteration number) returns true.
     """
     if not can_express(problem):
         return None
@@ -80,6 +96,8 @@ def pyvrp_routes(problem: Problem, seed: int, time_limit: float | None,
         stop = MaxIterations(iterations)
     else:
         stop = MaxRuntime(max(0.01, time_limit or 0.01))
+    if interrupt is not None:
+        stop = _Interruptible(stop, interrupt)
     result = pyvrp.solve(data, stop, seed=seed, collect_stats=False, display=False)
     return _routes_of(problem, layout, result.best)
 

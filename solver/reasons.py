@@ -3,6 +3,7 @@
 Each unassigned visit is checked against every technician, from the most basic cause to the
 subtlest, and the first that holds is reported:
 
+``no_technician``      nobody works that day at all;
 ``no_skill``           no technician has a required skill at the required level;
 ``pinned_unavailable`` the visit is pinned to a technician who cannot do it, even on an empty day;
 ``no_shift``           no capable technician works at any time the visit could start;
@@ -63,6 +64,7 @@ def _explain(problem: Problem, plan: Mapping[str, tuple[Visit, ...]], visit: Vis
     """Run the checks, most basic first; the first that holds is the reason."""
     capable = [problem.technicians[k] for k in problem.capable_technicians(visit)]
     checks = (
+        lambda: _no_technician(problem),
         lambda: _no_skill(problem, visit),
         lambda: _pinned_unavailable(problem, visit),
         lambda: _no_shift(capable, visit),
@@ -95,6 +97,19 @@ def _minutes(seconds: int) -> int:
 
 
 # --- the checks, most basic first ---------------------------------------------------------
+
+
+def _no_technician(problem: Problem) -> _Reason | None:
+    if problem.technicians:
+        return None
+    return _Reason(
+        "no_technician",
+        "No technician is working on this day.",
+        "当天没有技师当班。",
+        "Please schedule a technician's shift or plan the visit for another day.",
+        "请为技师安排班次，或改约其他日期。",
+        {},
+    )
 
 
 def _no_skill(problem: Problem, visit: Visit) -> _Reason | None:

@@ -21,7 +21,9 @@ HOUR_WIDTH = 100
 LANE_HEIGHT = 34
 HEADER_HEIGHT = 22
 WIDTH = LABEL_WIDTH + HOUR_WIDTH * (LAST_HOUR - FIRST_HOUR) + 10
-MIN_LABEL_WIDTH = 34  # a block narrower than this carries no text, only its tooltip
+MIN_LABEL_WIDTH = 34
+#: Drawing order of a lane's boxes, back to front.
+LAYERS = ("shift", "window", "travel", "waiting", "break", "service", "late", "unassigned")  # a block narrower than this carries no text, only its tooltip
 
 
 @dataclass
@@ -106,8 +108,9 @@ def _lane(lane: Lane, y: float) -> LaneView:
         view.boxes.append(Box(x, y + 2, w, LANE_HEIGHT - 4, "shift",
                               _("Shift %(start)s–%(end)s", start=_hm(lane.shift[0]),
                                 end=_hm(lane.shift[1]))))
-    for stop in lane.stops:
-        view.boxes += _stop_boxes(stop, y, lane.colour)
+    boxes = [box for stop in lane.stops for box in _stop_boxes(stop, y, lane.colour)]
+    # Windows lie behind everything, services on top: a later window must not hide a visit.
+    view.boxes += sorted(boxes, key=lambda box: LAYERS.index(box.kind))
     return view
 
 

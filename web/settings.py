@@ -20,7 +20,8 @@ def apply_settings(app: Flask, overrides: Mapping[str, Any] | None) -> None:
     config.update(overrides or {})
     app.config.update(config)
     app.config["DATABASE_URL"] = database_url(config)
-    app.config.setdefault("SECRET_KEY", _persistent_secret(Path(config["INSTANCE_PATH"])))
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _persistent_secret(Path(config["INSTANCE_PATH"]))
     secure = str(config.get("SESSION_COOKIE_SECURE", "0")).lower() in _TRUE
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,

@@ -242,6 +242,25 @@ def test_publishing_supersedes_the_previous_plan(session: Session, tiny: fixture
     assert audit[-1].actor == "disp1" and audit[-1].after["superseded"] == [1]
 
 
+def test_publishing_commits_confirmed_visits_to_their_technician(
+        session: Session, tiny: fixtures.Dataset, outlet_code: str) -> None:
+    """Once published, a confirmed visit keeps the technician it was planned with: the next
+    plan pins it there; an unconfirmed visit stays free."""
+    load(session, tiny)
+    plan = publish_plan(session, plan_day(session, outlet_code, DAY, params=PARAMS), 1)
+    stops = [s for s in plan.stops if s.visit is not None]
+    confirmed = [s for s in stops if s.visit.confirmation_status in (
+        m.ConfirmationStatus.CONFIRMED, m.ConfirmationStatus.RECONFIRMED)]
+    unconfirmed = [s for s in stops if s not in confirmed]
+    assert confirmed and unconfirmed
+    assert all(s.visit.committed_technician_id == s.technician_id for s in confirmed)
+    assert all(s.visit.committed_technician_id is None for s in unconfirmed)
+    problem = build_problem(session, outlet_code, DAY).problem
+    for stop in confirmed:
+        visit = problem.visits[problem.visit_index(stop.visit.code)]
+        assert visit.pinned_technician == stop.technician.code
+
+
 def test_stale_publish_raises_conflict(session: Session, tiny: fixtures.Dataset,
                                        outlet_code: str) -> None:
     """Publishing with a version the plan no longer has raises ConflictError."""

@@ -90,3 +90,15 @@ def test_open_redirects_are_not_followed(client: FlaskClient) -> None:
             "username": "disp", "password": "password2", "csrf_token": token},
     )
     assert response.headers["Location"].endswith("/dispatcher/")
+
+
+def test_a_fresh_install_gets_a_lasting_secret_key(db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """With no secret configured, the app makes one in the instance folder, keeps it across
+    restarts, and serves the sign-in form."""
+    from web import create_app
+
+    first = create_app({"DATABASE_URL": db_url, "INSTANCE_PATH": str(tmp_path)})
+    assert first.test_client().get("/login").status_code == 200
+    second = create_app({"DATABASE_URL": db_url, "INSTANCE_PATH": str(tmp_path)})
+    assert first.config["SECRET_KEY"] == second.config["SECRET_KEY"]
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0

@@ -1,0 +1,140 @@
+"""Fanning the re-optimization job out to Celery workers: one task per outlet-day.
+
+``reoptimize_everywhere`` is what ``dispatch reoptimize --all`` runs: with a broker configured
+(``DISPATCH_BROKER_URL``) it sends one task per outlet to the workers and waits for every report;
+without one it runs the outlets in this process, one by one. ``dispatch worker`` starts a worker.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import click
+from celery import Celery, group
+from celery.exceptions import TimeoutError as CeleryTimeout
+from sqlalchemy.orm import Session, sessionmaker
+
+from dispatch.celery_app import TASK_NAME, broker_url, make_celery
+from dispatch.cli import database_url_option
+from dispatch.errors import DispatchError
+from dispatch.reoptimize import DEFAULT_PARAMS, RunReport, reoptimize_all
+from dispatch.timeutil import require_aware
+from solver import SolveParams
+
+#: How long ``--all`` waits for every outlet's report by default.
+DEFAULT_TIMEOUT_SECONDS = 900.0
+
+
+class FanoutError(DispatchError):
+    """Fanned-out runs did not all report: some timed out or failed on their worker."""
+
+
+class CeleryRunner:
+    """Runs the job for several outlets of one day on Celery workers and waits for the reports.
+
+    After a call, ``workers`` maps each outlet id to the worker that ran it.
+    """
+
+    def __init__(self, app: Celery, *, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> None:
+        if timeout <= 0:
+            raise ValueError("CeleryRunner: field 'timeout' must be positive.")
+        self.app = app
+        self.timeout = timeout
+        self.workers: dict[int, str] = {}
+
+    def __call__(self, outlet_ids: Sequence[int], day: date, *, now: datetime,
+                 params: SolveParams | None) -> list[RunReport]:
+        """One task per outlet, all sent at once; the reports in ``outlet_ids`` order."""
+        require_aware(now, "now")
+        time_limit = (params or DEFAULT_PARAMS).time_limit or DEFAULT_PARAMS.time_limit
+        tasks = [self.app.signature(TASK_NAME, args=(outlet_id, day.isoformat(),
+                                                     now.isoformat(), time_limit))
+                 for outlet_id in outlet_ids]
+        if not tasks:
+            return []
+        results = group(tasks).apply_async()
+        try:
+            results.join(timeout=self.timeout, propagate=False)
+        except CeleryTimeout:
+            waiting = [oid for oid, res in zip(outlet_ids, results.results) if not res.ready()]
+            raise _timeout_error(waiting, len(outlet_ids), self.timeout) from None
+        failed = {oid: res.result for oid, res in zip(outlet_ids, results.results)
+                  if res.failed()}
+        if failed:
+            raise _failure_error(failed)
+        payloads = [res.result for res in results.results]
+        results.forget()
+        self.workers = {oid: str(p.get("worker", "")) for oid, p in zip(outlet_ids, payloads)}
+        return [RunReport.from_dict(p["report"]) for p in payloads]
+
+
+def _timeout_error(waiting: Sequence[int], total: int, timeout: float) -> FanoutError:
+    ids = ", ".join(str(i) for i in waiting)
+    return FanoutError(
+        f"{len(waiting)} of {total} outlet runs did not report within {timeout:g} s "
+        f"(outlet ids {ids}); are workers running (`dispatch worker`)?",
+        f"{total} 个网点中有 {len(waiting)} 个在 {timeout:g} 秒内未返回结果（网点 id：{ids}）；"
+        "工作进程是否在运行（`dispatch worker`）？")
+
+
+def _failure_error(failed: Mapping[int, Any]) -> FanoutError:
+    lines = "; ".join(f"{oid}: {type(exc).__name__}: {exc}" for oid, exc in failed.items())
+    return FanoutError(f"{len(failed)} outlet runs failed on their worker ({lines})",
+                       f"{len(failed)} 个网点的运行在工作进程上失败（{lines}）")
+
+
+def runner_for(database_url: str, *, broker: str | None = None,
+               timeout: float = DEFAULT_TIMEOUT_SECONDS) -> CeleryRunner | None:
+    """A Celery runner when a broker is given or configured; None means "run in-process"."""
+    broker = broker or broker_url()
+    if broker is None:
+        return None
+    return CeleryRunner(make_celery(broker, database_url), timeout=timeout)
+
+
+def reoptimize_everywhere(session_factory: sessionmaker[Session], database_url: str, day: date,
+                          *, now: datetime, params: SolveParams | None = None,
+                          broker: str | None = None,
+                          timeout: float = DEFAULT_TIMEOUT_SECONDS) -> list[RunReport]:
+    """Run the job for every outlet on ``day``: on the workers when a broker is configured,
+    else in this process one by one. ``database_url`` is what the workers connect to."""
+    runner = runner_for(database_url, broker=broker, timeout=timeout)
+    return reoptimize_all(session_factory, day, now=now, params=params, runner=runner)
+
+
+# ---------------------------------------------------------------------------------------------
+# `dispatch worker`
+# ---------------------------------------------------------------------------------------------
+
+
+def worker_argv(*, concurrency: int, pool: str, hostname: str | None,
+                loglevel: str) -> list[str]:
+    """The Celery worker arguments ``dispatch worker`` starts with."""
+    name = hostname or f"dispatch-{socket.gethostname()}-%p@%h"
+    # Mingle and gossip only slow the start; workers need nothing from each other.
+    return ["worker", f"--concurrency={concurrency}", f"--pool={pool}", f"--hostname={name}",
+            f"--loglevel={loglevel}", "--without-mingle", "--without-gossip"]
+
+
+@click.command("worker")
+@click.option("--concurrency", "-c", type=click.IntRange(min=1), default=1, show_default=True,
+              help="同时运行的任务数 / Tasks run at the same time.")
+@click.option("--pool", "-P", type=click.Choice(["prefork", "solo"]), default="prefork",
+              show_default=True, help="进程池类型 / Worker pool.")
+@click.option("--hostname", "-n", default=None,
+              help="工作进程名称（需唯一）/ Worker name (must be unique).")
+@click.option("--loglevel", "-l", default="info", show_default=True,
+              help="日志级别 / Log level.")
+@click.option("--broker-url", default=None, metavar="URL",
+              help="任务队列地址（默认 DISPATCH_BROKER_URL）/ Broker URL "
+                   "(default: DISPATCH_BROKER_URL).")
+@click.pass_context
+def worker_command(ctx: click.Context, concurrency: int, pool: str, hostname: str | None,
+                   loglevel: str, broker_url: str | None) -> None:
+    """启动重新优化工作进程 / Start a worker that runs re-optimization tasks."""
+    app = make_celery(broker_url, database_url_option(ctx))
+    app.worker_main(worker_argv(concurrency=concurrency, pool=pool, hostname=hostname,
+                                loglevel=loglevel))

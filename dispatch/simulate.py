@@ -1,0 +1,881 @@
+"""The day simulator: replay a service day minute by minute and measure how the job keeps it.
+
+``simulate`` loads a dataset into a fresh database, plans and publishes each outlet-day, then
+moves a clock from 08:00 to 20:00 (the outlet's local time) one minute at a time:
+
+- technicians follow the published plan: they set off in time for each planned start, travel
+  (the planned travel time with seeded noise), wait for the window, work (the visit's duration
+  with seeded noise and a few long overruns) and report en route / on site / done through
+  ``dispatch.fieldwork``, with the actual times; a customer who is not home (about 3%) makes the
+  visit a no-show after a short wait; lunch is taken where the plan puts it;
+- disturbances arrive as in a real day: a few priority-4 emergency repairs booked mid-morning,
+  new bookings through the day, one technician going home sick around 11:00;
+- the re-optimization job runs every N minutes per outlet with ``now`` = the simulated clock;
+- the dispatcher "sends" the delay notices, consent requests and handover notices the rules
+  derive, when they are due and only inside calling hours; a customer asked for consent agrees.
+
+The report says how many confirmed appointments were kept (started within the agreed window,
+or moved only with a consent request sent), how many delay notices went out at least 15 minutes
+ahead, calls outside calling hours (must be 0), SLA met, travel, overtime, unassigned visits,
+plan churn and the job's time per run. The same settings and seed give the same day of events.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import statistics
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+import fixtures
+from dispatch import db
+from dispatch import models as m
+from dispatch.calling import is_callable_at
+from dispatch.errors import DispatchError, ValidationError
+from dispatch.timeutil import local_time_to_utc, utc_to_local
+from solver import SolveParams
+
+S = m.VisitStatus
+K = m.TaskKind
+ACTOR = "simulation"
+#: The tasks the simulated dispatcher carries out: the calls that keep customers informed.
+SENT_KINDS = frozenset({K.DELAY_NOTICE, K.CONSENT_REQUEST, K.HANDOVER_NOTICE})
+#: Customer-facing calls; none may happen outside calling hours.
+CALL_KINDS = frozenset({K.RECONFIRM_CALL, K.DELAY_NOTICE, K.CONSENT_REQUEST, K.HANDOVER_NOTICE,
+                        K.CONFIRMATION_CALL, K.FOLLOWUP_CALL, K.CHARGE_NOTICE})
+#: A technician waits this long at the door before recording "customer not home".
+NO_SHOW_WAIT = timedelta(minutes=10)
+#: A delay notice counts as in time when sent at least this long before the agreed time.
+DELAY_LEAD = timedelta(minutes=15)
+FINISHED = frozenset({S.DONE, S.NO_SHOW, S.NOT_FINISHED, S.CANCELLED})
+
+
+# ---------------------------------------------------------------------------------------------
+# Settings and report
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Disturbances:
+    """How the simulated day departs from the plan (shares are of visits; counts per outlet)."""
+
+    duration_sigma: float = 0.15  # log-normal noise on a visit's duration
+    long_overrun_share: float = 0.04
+    long_overrun_minutes: tuple[int, int] = (40, 90)
+    travel_noise: tuple[float, float] = (0.85, 1.35)  # factor on the planned travel time
+    no_show_share: float = 0.03
+    visits_per_emergency: int = 60  # one priority-4 emergency per this many visits (at least 1)
+    emergency_between: tuple[time, time] = (time(9, 30), time(11, 30))
+    visits_per_booking: int = 40  # one new booking per this many visits (at least 1)
+    booking_between: tuple[time, time] = (time(9, 0), time(14, 0))
+    sick_around: time | None = time(11, 0)  # one technician goes home sick; None: nobody
+
+
+@dataclass(frozen=True)
+class SimulationSettings:
+    """What to simulate and how often the job runs."""
+
+    dataset: str
+    day: date
+    seed: int = 0
+    every_minutes: int = 15
+    time_limit: float = 3.0  # the job's solve time per run
+    plan_time_limit: float = 5.0  # the morning plan's solve time per outlet
+    start: time = time(8, 0)
+    end: time = time(20, 0)
+    disturbances: Disturbances = field(default_factory=Disturbances)
+    params: SolveParams | None = None  # overrides time_limit for the job (tests)
+
+    def __post_init__(self) -> None:
+        if self.dataset not in fixtures.DATASETS:
+            raise ValidationError(f"unknown dataset {self.dataset!r}; choose one of "
+                                  f"{', '.join(fixtures.DATASETS)}",
+                                  f"未知数据集 {self.dataset!r}；可选：{', '.join(fixtures.DATASETS)}",
+                                  field="dataset")
+        if self.every_minutes < 1:
+            raise ValidationError("must be at least 1 minute", "至少为 1 分钟", field="every")
+        if self.time_limit <= 0 or self.plan_time_limit <= 0:
+            raise ValidationError("must be positive", "必须为正数", field="time_limit")
+        if self.end <= self.start:
+            raise ValidationError("the simulated day must end after it starts",
+                                  "模拟结束时间须晚于开始时间", field="end")
+
+    def job_params(self) -> SolveParams:
+        """The solver parameters of each job run."""
+        return self.params or SolveParams(time_limit=self.time_limit)
+
+
+@dataclass(frozen=True)
+class SimulationReport:
+    """The measured day. Percentages are None when nothing was there to measure."""
+
+    dataset: str
+    day: str
+    seed: int
+    outlets: int
+    technicians: int
+    visits: int
+    confirmed_appointments: int
+    confirmed_kept_pct: float | None
+    confirmed_not_kept: tuple[str, ...]
+    delay_notices: int
+    delay_notices_ahead_pct: float | None
+    calls_outside_hours: int
+    calls_made: int
+    consents_obtained: int
+    sla_visits: int
+    sla_met_pct: float | None
+    travel_km: float
+    travel_minutes: int
+    overtime_minutes: int
+    unassigned: int
+    served: int
+    no_shows: int
+    emergencies: int
+    emergencies_served: int
+    bookings: int
+    long_overruns: int
+    sick_technicians: tuple[str, ...]
+    runs: int
+    runs_by_status: dict[str, int]
+    churn_per_run: float
+    churn_per_publish: float
+    job_seconds_median: float
+    job_seconds_max: float
+    anomalies: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data."""
+        data = asdict(self)
+        for key in ("confirmed_not_kept", "sick_technicians", "anomalies"):
+            data[key] = list(data[key])
+        return data
+
+    def table(self) -> str:
+        """The report as a bilingual two-column table."""
+        rows = [(label, _cell(value)) for label, value in self.rows()]
+        width = max(_width(label) for label, _ in rows)
+        lines = [f"模拟 / Simulation: {self.dataset} {self.day} seed {self.seed} — "
+                 f"{self.outlets} 网点 outlets, {self.technicians} 技师 technicians, "
+                 f"{self.visits} 上门 visits"]
+        lines += [label + " " * (width - _width(label)) + "  " + value for label, value in rows]
+        if self.confirmed_not_kept:
+            lines.append("未守约 / Not kept: " + ", ".join(self.confirmed_not_kept))
+        if self.anomalies:
+            lines.append("异常 / Anomalies: " + "; ".join(self.anomalies[:10]))
+        return "\n".join(lines)
+
+    def rows(self) -> list[tuple[str, Any]]:
+        """(bilingual label, value) of each figure, in the table's order."""
+        return [
+            ("已确认预约守约率 / Confirmed appointments kept (%)", self.confirmed_kept_pct),
+            ("已确认预约数 / Confirmed appointments", self.confirmed_appointments),
+            ("提前 15 分钟以上发出的延误通知 / Delay notices >= 15 min ahead (%)",
+             self.delay_notices_ahead_pct),
+            ("延误通知数 / Delay notices", self.delay_notices),
+            ("通话时段外的呼叫 / Calls outside calling hours", self.calls_outside_hours),
+            ("已拨打电话 / Calls made", self.calls_made),
+            ("客户同意变更 / Consents obtained", self.consents_obtained),
+            ("SLA 达成率 / SLA met (%)", self.sla_met_pct),
+            ("行驶里程（公里）/ Travel (km)", self.travel_km),
+            ("行驶时间（分钟）/ Travel (min)", self.travel_minutes),
+            ("加班（分钟）/ Overtime (min)", self.overtime_minutes),
+            ("未安排 / Unassigned", self.unassigned),
+            ("已上门 / Served", self.served),
+            ("客户不在家 / No-shows", self.no_shows),
+            ("紧急维修（已上门）/ Emergencies (served)",
+             f"{self.emergencies} ({self.emergencies_served})"),
+            ("新预约 / New bookings", self.bookings),
+            ("严重超时 / Long overruns", self.long_overruns),
+            ("病假技师 / Sick technicians", ", ".join(self.sick_technicians) or "-"),
+            ("优化运行次数 / Job runs", self.runs),
+            ("运行结果 / Runs by status",
+             ", ".join(f"{k} {v}" for k, v in sorted(self.runs_by_status.items()))),
+            ("每次运行变动的上门 / Visits moved per run", self.churn_per_run),
+            ("每次发布变动的上门 / Visits moved per publish", self.churn_per_publish),
+            ("单次运行耗时中位数（秒）/ Job time median (s)", self.job_seconds_median),
+            ("单次运行耗时最大值（秒）/ Job time max (s)", self.job_seconds_max),
+        ]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
+    return str(value)
+
+
+def _width(text: str) -> int:
+    # Chinese characters take two columns in a terminal.
+    return sum(2 if "\u2e80" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef" else 1
+               for ch in text)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running a simulation
+# ---------------------------------------------------------------------------------------------
+
+
+def simulate(settings: SimulationSettings, database_url: str | None = None) -> SimulationReport:
+    """Simulate the day on ``database_url`` (default: a fresh SQLite file in a temporary folder)
+    and return the report."""
+    if database_url is not None:
+        return _simulate_on(settings, database_url)
+    with tempfile.TemporaryDirectory(prefix="dispatch-sim-") as folder:
+        return _simulate_on(settings, f"sqlite:///{Path(folder) / 'simulation.db'}")
+
+
+def _simulate_on(settings: SimulationSettings, url: str) -> SimulationReport:
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    try:
+        day = _Day(settings, db.session_factory(engine))
+        day.prepare()
+        day.run()
+        return day.report()
+    finally:
+        engine.dispose()
+
+
+@dataclass
+class _Tech:
+    """A technician as the simulation moves them: where, doing what, until when."""
+
+    id: int
+    code: str
+    outlet_id: int
+    lat: float
+    lon: float
+    home: tuple[float, float]
+    shift_end: datetime
+    free_at: datetime  # idle from then on, unless busy
+    phase: str = "idle"  # idle | travel | wait | onsite | noshow | break | gone
+    until: datetime | None = None
+    visit_id: int | None = None
+    took_break: bool = False
+    sick: bool = False
+    travel_seconds: float = 0.0
+    travel_meters: float = 0.0
+    last_end: datetime | None = None  # when the last visit ended
+    skipped: set[int] = field(default_factory=set)  # visits their phone could not report on
+
+
+@dataclass(frozen=True)
+class _Promise:
+    """A confirmed appointment as it stood when the day began."""
+
+    visit_id: int
+    code: str
+    start: datetime
+    end: datetime
+
+
+@dataclass
+class _Injection:
+    """A disturbance due at ``at``: "emergency", "booking" or "sick"."""
+
+    at: datetime
+    kind: str
+    outlet_id: int
+    technician_id: int | None = None
+
+
+class _Day:
+    """One simulated day: the database, the clock, the technicians, the records."""
+
+    def __init__(self, settings: SimulationSettings, factory: sessionmaker[Session]) -> None:
+        self.settings = settings
+        self.factory = factory
+        self.rng = random.Random(f"simulate:{settings.dataset}:{settings.seed}")
+        self.outlets: dict[int, tuple[str, str]] = {}  # id -> (code, timezone)
+        self.techs: dict[int, _Tech] = {}
+        self.promises: dict[int, _Promise] = {}
+        self.started: dict[int, datetime] = {}  # visit id -> start (or arrival for a no-show)
+        self.no_show: set[int] = set()
+        self.overrun: dict[int, int] = {}  # visit id -> extra seconds of a long overrun
+        self.injections: list[_Injection] = []
+        self.emergencies: list[int] = []
+        self.bookings: list[int] = []
+        self.sick: list[str] = []
+        self.runs: list[Any] = []  # RunReport
+        self.consents = 0
+        self.anomalies: list[str] = []
+        self.clock = datetime.min
+
+    # -- preparing ------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Load the dataset, plan and publish each outlet-day, draw the day's disturbances."""
+        from dispatch.loader import load_dataset
+        from dispatch.planning import plan_day, publish_plan
+        from dispatch.tasks import derive_tasks
+
+        dataset = fixtures.generate(self.settings.dataset, self.settings.day, self.settings.seed)
+        params = SolveParams(time_limit=self.settings.plan_time_limit)
+        with db.session_scope(self.factory) as session:
+            load_dataset(session, dataset)
+            for outlet in session.scalars(select(m.Outlet).order_by(m.Outlet.code)):
+                self.outlets[outlet.id] = (outlet.code, outlet.timezone)
+                morning = self.local(outlet.timezone, self.settings.start) - timedelta(hours=1)
+                plan = plan_day(session, outlet, self.settings.day, params=params,
+                                created_by=ACTOR, now=morning)
+                publish_plan(session, plan, plan.version, actor=ACTOR, now=morning)
+                derive_tasks(session, plan, now=morning)
+            self.clock = min(self.local(tz, self.settings.start)
+                             for _, tz in self.outlets.values())
+            self.meet_technicians(session)
+            self.note_promises(session)
+            self.draw_disturbances(session)
+
+    def local(self, timezone: str, clock: time) -> datetime:
+        """The UTC instant of ``clock`` on the simulated day in ``timezone``."""
+        return local_time_to_utc(self.settings.day, clock, timezone)
+
+    def meet_technicians(self, session: Session) -> None:
+        """Every technician working today, at their start place when the shift starts."""
+        shifts = session.scalars(
+            select(m.TechnicianShift).join(m.Technician)
+            .where(m.TechnicianShift.day == self.settings.day,
+                   m.TechnicianShift.absent.is_(False), m.Technician.active.is_(True))
+            .order_by(m.Technician.code))
+        for shift in shifts:
+            tech = shift.technician
+            outlet = tech.outlet
+            start = ((tech.home_lat, tech.home_lon) if shift.start_place == m.Place.HOME
+                     else (outlet.lat, outlet.lon))
+            end = ((tech.home_lat, tech.home_lon) if shift.end_place == m.Place.HOME
+                   else (outlet.lat, outlet.lon))
+            self.techs[tech.id] = _Tech(tech.id, tech.code, tech.outlet_id, start[0], start[1],
+                                        end, shift.ends_at, shift.starts_at)
+
+    def note_promises(self, session: Session) -> None:
+        """The confirmed appointments of the day, as agreed before it began."""
+        for visit in self.day_visits(session):
+            if visit.confirmation_status in (m.ConfirmationStatus.CONFIRMED,
+                                             m.ConfirmationStatus.RECONFIRMED) \
+                    and visit.agreed_start is not None and visit.agreed_end is not None:
+                self.promises[visit.id] = _Promise(visit.id, visit.code, visit.agreed_start,
+                                                   visit.agreed_end)
+
+    def day_visits(self, session: Session) -> list[m.Visit]:
+        """Every visit of the simulated day at the simulated outlets."""
+        return list(session.scalars(select(m.Visit).where(
+            m.Visit.day == self.settings.day, m.Visit.outlet_id.in_(list(self.outlets)))
+            .order_by(m.Visit.code)))
+
+    def draw_disturbances(self, session: Session) -> None:
+        """Which visits overrun or find nobody home, when emergencies and bookings come in,
+        who goes home sick: all from the seed."""
+        d = self.settings.disturbances
+        visits = self.day_visits(session)
+        for visit in visits:
+            draw = self.rng.random()
+            if draw < d.no_show_share:
+                self.no_show.add(visit.id)
+            elif draw < d.no_show_share + d.long_overrun_share:
+                self.overrun[visit.id] = 60 * self.rng.randint(*d.long_overrun_minutes)
+        for outlet_id, (_, tz) in self.outlets.items():
+            count = sum(1 for v in visits if v.outlet_id == outlet_id)
+            for _ in range(max(1, round(count / d.visits_per_emergency))):
+                self.injections.append(_Injection(self.moment(tz, *d.emergency_between),
+                                                  "emergency", outlet_id))
+            for _ in range(max(1, round(count / d.visits_per_booking))):
+                self.injections.append(_Injection(self.moment(tz, *d.booking_between),
+                                                  "booking", outlet_id))
+        if d.sick_around is not None and self.techs:
+            tech = self.rng.choice(sorted(self.techs.values(), key=lambda t: t.code))
+            tz = self.outlets[tech.outlet_id][1]
+            base = self.local(tz, d.sick_around)
+            at = base + timedelta(minutes=self.rng.randint(-20, 20))
+            self.injections.append(_Injection(at, "sick", tech.outlet_id, tech.id))
+        self.injections.sort(key=lambda i: i.at)
+
+    def moment(self, timezone: str, first: time, last: time) -> datetime:
+        """A seeded instant between two local clock times of the day, to the minute."""
+        lo, hi = self.local(timezone, first), self.local(timezone, last)
+        minutes = int((hi - lo).total_seconds() // 60)
+        return lo + timedelta(minutes=self.rng.randint(0, max(0, minutes)))
+
+    # -- the clock ------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Move the clock a minute at a time to the end of the day."""
+        end = max(self.local(tz, self.settings.end) for _, tz in self.outlets.values())
+        first = self.clock
+        while self.clock <= end:
+            with db.session_scope(self.factory) as session:
+                self.inject(session)
+                self.move_technicians(session)
+            minute = int((self.clock - first).total_seconds() // 60)
+            if minute % self.settings.every_minutes == 0:
+                self.run_job()
+            with db.session_scope(self.factory) as session:
+                self.send_due_tasks(session)
+            self.clock += timedelta(minutes=1)
+        with db.session_scope(self.factory) as session:
+            self.go_home(session)
+
+    def run_job(self) -> None:
+        """The re-optimization job for every outlet, at the simulated clock."""
+        from dispatch.reoptimize import run_reoptimization
+
+        for outlet_id in self.outlets:
+            self.runs.append(run_reoptimization(
+                self.factory, outlet_id, self.settings.day, now=self.clock,
+                params=self.settings.job_params(), actor=ACTOR))
+
+    # -- disturbances ---------------------------------------------------------------------
+
+    def inject(self, session: Session) -> None:
+        """Book the emergencies and new requests, send home the sick, that are due."""
+        while self.injections and self.injections[0].at <= self.clock:
+            item = self.injections.pop(0)
+            if item.kind == "sick":
+                assert item.technician_id is not None
+                tech = self.techs[item.technician_id]
+                tech.sick = True
+                self.sick.append(tech.code)
+            else:
+                self.book(session, item)
+
+    def book(self, session: Session, item: _Injection) -> None:
+        """A new request from a known customer: an urgent repair or an ordinary booking."""
+        from dispatch.booking import RequestData, create_request
+
+        outlet = session.get(m.Outlet, item.outlet_id)
+        assert outlet is not None
+        tickets = list(session.scalars(
+            select(m.ServiceTicket).where(m.ServiceTicket.outlet_id == outlet.id,
+                                          m.ServiceTicket.product_id.is_not(None))
+            .order_by(m.ServiceTicket.code)))
+        ticket = self.rng.choice(tickets)
+        urgent = item.kind == "emergency"
+        request = RequestData(kind=m.TicketKind.REPAIR.value, priority=4 if urgent else 2,
+                              symptom="紧急故障 / urgent fault" if urgent else "")
+        visit = create_request(session, outlet, ticket.customer, ticket.product, request,
+                               actor=ACTOR, now=item.at)
+        close = self.local(outlet.timezone, self.settings.end)
+        if urgent:
+            start, end = item.at, min(item.at + timedelta(hours=4), close)
+            self.emergencies.append(visit.id)
+        else:
+            hour = utc_to_local(item.at, outlet.timezone).hour + 2
+            start = self.local(outlet.timezone, time(min(hour, 18), 0))
+            end = min(start + timedelta(hours=2), close)
+            self.bookings.append(visit.id)
+        visit.windows.append(m.VisitWindow(starts_at=start, ends_at=end))
+        if self.rng.random() < self.settings.disturbances.no_show_share:
+            self.no_show.add(visit.id)
+        db.flush(session)
+
+    # -- technicians ----------------------------------------------------------------------
+
+    def move_technicians(self, session: Session) -> None:
+        """Every technician does whatever falls due up to the clock."""
+        plans: dict[int, dict[int, list[m.PlanStop]]] = {}
+        for tech in self.techs.values():
+            for _ in range(20):  # a handful of steps a minute at most; guards against a loop
+                if not self.step(session, tech, plans):
+                    break
+
+    def routes(self, session: Session, outlet_id: int,
+               plans: dict[int, dict[int, list[m.PlanStop]]]) -> dict[int, list[m.PlanStop]]:
+        """The outlet's published plan as technician id -> stops in order (read once a minute)."""
+        from dispatch.planning import current_plan
+
+        if outlet_id not in plans:
+            plan = current_plan(session, outlet_id, self.settings.day)
+            routes: dict[int, list[m.PlanStop]] = {}
+            for stop in (plan.stops if plan is not None else []):
+                routes.setdefault(stop.technician_id, []).append(stop)
+            for stops in routes.values():
+                stops.sort(key=lambda s: s.sequence)
+            plans[outlet_id] = routes
+        return plans[outlet_id]
+
+    def step(self, session: Session, tech: _Tech,
+             plans: dict[int, dict[int, list[m.PlanStop]]]) -> bool:
+        """Take the technician's next step if it is due; whether one was taken."""
+        if tech.phase == "gone":
+            return False
+        if tech.phase == "idle":
+            return self.next_stop(session, tech, plans)
+        assert tech.until is not None
+        if tech.until > self.clock:
+            return False
+        at = tech.until
+        if tech.phase == "travel":
+            self.arrive(session, tech, plans, at)
+        elif tech.phase == "wait":
+            self.start_work(session, tech, at)
+        elif tech.phase == "onsite":
+            self.finish(session, tech, at, S.DONE)
+        elif tech.phase == "noshow":
+            self.finish(session, tech, at, S.NO_SHOW)
+        else:  # break over
+            self.idle(tech, at)
+        return True
+
+    def idle(self, tech: _Tech, at: datetime) -> None:
+        """The technician is free from ``at``."""
+        tech.phase, tech.until, tech.visit_id, tech.free_at = "idle", None, None, at
+
+    def next_stop(self, session: Session, tech: _Tech,
+                  plans: dict[int, dict[int, list[m.PlanStop]]]) -> bool:
+        """An idle technician sets off for their next planned visit or takes lunch, in time."""
+        if tech.sick:
+            self.send_home_sick(session, tech)
+            return False
+        for stop in self.routes(session, tech.outlet_id, plans).get(tech.id, []):
+            if stop.kind == m.StopKind.BREAK:
+                if tech.took_break:
+                    continue
+                begin = max(tech.free_at, stop.start_at)
+                if begin > self.clock:
+                    return False
+                tech.took_break = True
+                tech.phase, tech.until = "break", begin + (stop.end_at - stop.start_at)
+                return True
+            visit = stop.visit
+            if visit is None or visit.status != S.PLANNED or visit.id in tech.skipped:
+                continue
+            return self.depart(session, tech, stop, visit)
+        return False
+
+    def depart(self, session: Session, tech: _Tech, stop: m.PlanStop, visit: m.Visit) -> bool:
+        """Set off for ``visit`` when it is time to arrive by its planned start."""
+        customer = visit.ticket.customer
+        seconds, metres = self.travel(visit.outlet, (tech.lat, tech.lon),
+                                      (customer.lat, customer.lon))
+        leave = max(tech.free_at, stop.start_at - timedelta(seconds=seconds))
+        if leave > self.clock:
+            return False
+        if not self.report_status(session, tech, visit, S.EN_ROUTE, leave):
+            return True
+        low, high = self.settings.disturbances.travel_noise
+        actual = seconds * self.rng.uniform(low, high)
+        tech.travel_seconds += actual
+        tech.travel_meters += metres
+        tech.phase, tech.until, tech.visit_id = "travel", leave + timedelta(seconds=actual), \
+            visit.id
+        return True
+
+    def arrive(self, session: Session, tech: _Tech,
+               plans: dict[int, dict[int, list[m.PlanStop]]], at: datetime) -> None:
+        """At the door: nobody home (wait, then no-show), or wait for the window, or start."""
+        visit = self.visit(session, tech)
+        customer = visit.ticket.customer
+        tech.lat, tech.lon = customer.lat, customer.lon
+        self.seen(session, tech, at)
+        if visit.id in self.no_show:
+            self.started[visit.id] = at
+            tech.phase, tech.until = "noshow", at + NO_SHOW_WAIT
+            return
+        # Following the plan: start at its planned start, never before the agreed time.
+        planned = next((s.start_at for s in self.routes(session, tech.outlet_id, plans)
+                        .get(tech.id, []) if s.visit_id == visit.id), at)
+        begin = max(at, planned, visit.agreed_start or at)
+        tech.phase, tech.until = "wait", begin
+
+    def start_work(self, session: Session, tech: _Tech, at: datetime) -> None:
+        """On site: the work starts and lasts the (noisy) duration, sometimes much longer."""
+        visit = self.visit(session, tech)
+        if not self.report_status(session, tech, visit, S.ON_SITE, at):
+            return
+        self.started[visit.id] = at
+        row = session.get(m.Technician, tech.id)
+        factor = row.duration_factor if row is not None else 1.0
+        sigma = self.settings.disturbances.duration_sigma
+        seconds = visit.duration_minutes * 60 * factor * math.exp(self.rng.gauss(0.0, sigma))
+        seconds += self.overrun.get(visit.id, 0)
+        tech.phase, tech.until = "onsite", at + timedelta(seconds=max(600.0, seconds))
+
+    def finish(self, session: Session, tech: _Tech, at: datetime, status: S) -> None:
+        """The visit ends: done with a verified service record, or nobody was home."""
+        from dispatch.fieldwork import RecordInput, save_record
+
+        visit = self.visit(session, tech)
+        if status == S.DONE:
+            save_record(session, visit, tech.id, RecordInput(
+                fault_found="模拟 / simulated", work_done="模拟完成 / simulated work",
+                customer_verified=True, verified_name=visit.ticket.customer.name), now=at)
+            self.report_status(session, tech, visit, S.DONE, at)
+        else:
+            self.report_status(session, tech, visit, S.NOT_FINISHED, at,
+                               reason="customer_not_home")
+        tech.last_end = at
+        self.idle(tech, at)
+
+    def visit(self, session: Session, tech: _Tech) -> m.Visit:
+        """The visit the technician is busy with."""
+        assert tech.visit_id is not None
+        visit = session.get(m.Visit, tech.visit_id)
+        assert visit is not None
+        return visit
+
+    def report_status(self, session: Session, tech: _Tech, visit: m.Visit, status: S,
+                      at: datetime, reason: str | None = None) -> bool:
+        """Record the status as the technician's phone would; an refusal is noted, and the
+        technician drops the visit."""
+        from dispatch.fieldwork import change_status
+
+        try:
+            change_status(session, visit, status, technician_id=tech.id, actor=ACTOR, now=at,
+                          reason=reason)
+        except DispatchError as exc:
+            self.anomalies.append(f"{tech.code} {visit.code} -> {status.value}: "
+                                  f"{exc.message('en')}")
+            tech.skipped.add(visit.id)
+            self.idle(tech, at)
+            return False
+        self.seen(session, tech, at)
+        return True
+
+    def seen(self, session: Session, tech: _Tech, at: datetime) -> None:
+        """The technician's phone reports where they are."""
+        row = session.get(m.Technician, tech.id)
+        if row is not None:
+            row.last_lat, row.last_lon, row.last_seen_at = tech.lat, tech.lon, at
+
+    def send_home_sick(self, session: Session, tech: _Tech) -> None:
+        """A sick technician with nothing under way goes home; the shift becomes an absence."""
+        shift = session.scalar(select(m.TechnicianShift).where(
+            m.TechnicianShift.technician_id == tech.id,
+            m.TechnicianShift.day == self.settings.day))
+        if shift is not None:
+            shift.absent = True
+            shift.absence_reason = "病假 / sick"
+        tech.phase = "gone"
+        if tech.last_end is not None:
+            tech.last_end = max(tech.last_end, self.clock)
+        self.go_home_travel(tech)
+
+    def go_home(self, session: Session) -> None:
+        """At the end of the day, everyone still out drives home (for the overtime figure)."""
+        for tech in self.techs.values():
+            if tech.phase != "gone":
+                self.go_home_travel(tech)
+                tech.phase = "gone"
+
+    def go_home_travel(self, tech: _Tech) -> None:
+        """The trip home after the last visit, counted in travel and overtime."""
+        if tech.last_end is None:
+            return
+        seconds, metres = self.travel_between(tech.outlet_id, (tech.lat, tech.lon), tech.home)
+        tech.travel_seconds += seconds
+        tech.travel_meters += metres
+        tech.last_end += timedelta(seconds=seconds)
+        tech.lat, tech.lon = tech.home
+
+    def travel(self, outlet: m.Outlet, origin: tuple[float, float],
+               target: tuple[float, float]) -> tuple[float, float]:
+        """(seconds, metres) of the trip by the outlet's travel model."""
+        from dispatch.planning import travel_provider
+
+        durations, distances = travel_provider(outlet).matrices([origin, target])
+        return float(durations[0, 1]), float(distances[0, 1])
+
+    def travel_between(self, outlet_id: int, origin: tuple[float, float],
+                       target: tuple[float, float]) -> tuple[float, float]:
+        """(seconds, metres) between two points for a technician of ``outlet_id``."""
+        with self.factory() as session:
+            outlet = session.get(m.Outlet, outlet_id)
+            assert outlet is not None
+            return self.travel(outlet, origin, target)
+
+    # -- the dispatcher -------------------------------------------------------------------
+
+    def send_due_tasks(self, session: Session) -> None:
+        """Make the due calls that may be made now; a customer asked for consent agrees."""
+        tasks = session.scalars(
+            select(m.Task).where(m.Task.outlet_id.in_(list(self.outlets)),
+                                 m.Task.status == m.TaskStatus.OPEN.value,
+                                 m.Task.kind.in_([k.value for k in SENT_KINDS]),
+                                 m.Task.due_from <= self.clock)
+            .order_by(m.Task.due_from, m.Task.id))
+        for task in list(tasks):
+            visit = task.visit
+            if visit is None or visit.day != self.settings.day:
+                continue
+            if not is_callable_at(task.outlet, visit.ticket.customer, self.clock):
+                continue
+            task.status = m.TaskStatus.DONE
+            task.completed_at = self.clock
+            task.completed_by = ACTOR
+            task.outcome = "sent"
+            if task.kind == K.CONSENT_REQUEST and visit.status == S.PLANNED:
+                self.consent(session, task, visit)
+        db.flush(session)
+
+    def consent(self, session: Session, task: m.Task, visit: m.Visit) -> None:
+        """The customer agrees to the change the consent request proposed."""
+        from dispatch.confirmation import agree_handover, confirm, transition
+
+        payload = task.payload or {}
+        reasons = payload.get("reasons", [])
+        new_tech = session.get(m.Technician, payload.get("new_technician_id") or -1)
+        try:
+            if "time_changed" in reasons and payload.get("alternatives"):
+                window = payload["alternatives"][0]
+                if visit.confirmation_status != m.ConfirmationStatus.NEEDS_CONSENT:
+                    transition(session, visit, m.ConfirmationStatus.NEEDS_CONSENT, ACTOR,
+                               at=self.clock)
+                if visit.ticket.charge_explained_at is None:
+                    visit.ticket.charge_explained_at = self.clock  # explained on the same call
+                confirm(session, visit, (datetime.fromisoformat(window["start"]),
+                                         datetime.fromisoformat(window["end"])),
+                        ACTOR, new_tech, at=self.clock)
+            elif "technician_changed" in reasons:
+                agree_handover(session, visit, ACTOR, new_tech, at=self.clock)
+            self.consents += 1
+        except DispatchError as exc:
+            self.anomalies.append(f"consent {visit.code}: {exc.message('en')}")
+
+    # -- the report -----------------------------------------------------------------------
+
+    def report(self) -> SimulationReport:
+        """Measure the day that was simulated."""
+        with db.session_scope(self.factory) as session:
+            visits = self.day_visits(session)
+            tasks = list(session.scalars(select(m.Task).where(
+                m.Task.outlet_id.in_(list(self.outlets)))))
+            return self.measure(session, visits, tasks)
+
+    def measure(self, session: Session, visits: Sequence[m.Visit],
+                tasks: Sequence[m.Task]) -> SimulationReport:
+        """The report's figures from the day's visits and tasks."""
+        consented = {t.visit_id for t in tasks
+                     if t.kind == K.CONSENT_REQUEST and t.status == m.TaskStatus.DONE}
+        not_kept = [p.code for p in self.promises.values()
+                    if not (p.visit_id in self.started
+                            and p.start <= self.started[p.visit_id] <= p.end)
+                    and p.visit_id not in consented]
+        delays = [t for t in tasks if t.kind == K.DELAY_NOTICE
+                  and t.status != m.TaskStatus.CANCELLED]
+        ahead = [t for t in delays if _sent_ahead(t)]
+        calls = [t for t in tasks if t.kind in CALL_KINDS and t.status == m.TaskStatus.DONE
+                 and t.completed_at is not None]
+        outside = [t for t in calls if not _callable(t)]
+        sla = [v for v in visits if v.ticket.sla_deadline is not None
+               and v.status != S.CANCELLED]
+        sla_met = [v for v in sla if v.id in self.started
+                   and self.started[v.id] <= v.ticket.sla_deadline]  # type: ignore[operator]
+        seconds = [r.seconds for r in self.runs]
+        published = [r for r in self.runs if r.status == "published"]
+        moved = sum(len(r.moved_visits) for r in self.runs)
+        return SimulationReport(
+            dataset=self.settings.dataset, day=self.settings.day.isoformat(),
+            seed=self.settings.seed, outlets=len(self.outlets), technicians=len(self.techs),
+            visits=len(visits), confirmed_appointments=len(self.promises),
+            confirmed_kept_pct=_pct(len(self.promises) - len(not_kept), len(self.promises)),
+            confirmed_not_kept=tuple(sorted(not_kept)), delay_notices=len(delays),
+            delay_notices_ahead_pct=_pct(len(ahead), len(delays)),
+            calls_outside_hours=len(outside), calls_made=len(calls), consents_obtained=self.consents,
+            sla_visits=len(sla), sla_met_pct=_pct(len(sla_met), len(sla)),
+            travel_km=round(sum(t.travel_meters for t in self.techs.values()) / 1000, 1),
+            travel_minutes=round(sum(t.travel_seconds for t in self.techs.values()) / 60),
+            overtime_minutes=round(sum(_overtime(t) for t in self.techs.values()) / 60),
+            unassigned=sum(1 for v in visits if v.status == S.PLANNED),
+            served=sum(1 for v in visits if v.status == S.DONE),
+            no_shows=sum(1 for v in visits if v.status == S.NO_SHOW),
+            emergencies=len(self.emergencies),
+            emergencies_served=sum(1 for v in visits if v.id in self.emergencies
+                                   and v.status == S.DONE),
+            bookings=len(self.bookings),
+            long_overruns=sum(1 for v in visits if v.id in self.overrun and v.id in self.started
+                              and v.status == S.DONE),
+            sick_technicians=tuple(self.sick), runs=len(self.runs),
+            runs_by_status=dict(Counter(r.status for r in self.runs)),
+            churn_per_run=round(moved / len(self.runs), 2) if self.runs else 0.0,
+            churn_per_publish=round(moved / len(published), 2) if published else 0.0,
+            job_seconds_median=round(statistics.median(seconds), 3) if seconds else 0.0,
+            job_seconds_max=round(max(seconds), 3) if seconds else 0.0,
+            anomalies=tuple(self.anomalies))
+
+
+def _pct(part: int, whole: int) -> float | None:
+    return None if whole == 0 else round(100.0 * part / whole, 1)
+
+
+def _sent_ahead(task: m.Task) -> bool:
+    """Whether a delay notice went out at least DELAY_LEAD before the agreed (window) start."""
+    start = (task.payload or {}).get("window_start")
+    if task.status != m.TaskStatus.DONE or task.completed_at is None or not start:
+        return False
+    return task.completed_at <= datetime.fromisoformat(start) - DELAY_LEAD
+
+
+def _callable(task: m.Task) -> bool:
+    """Whether the call was made at a time calls are allowed to that customer."""
+    customer = task.visit.ticket.customer if task.visit is not None else None
+    assert task.completed_at is not None
+    return is_callable_at(task.outlet, customer, task.completed_at)
+
+
+def _overtime(tech: _Tech) -> float:
+    """Seconds the technician worked (and drove home) past the end of the shift."""
+    if tech.last_end is None:
+        return 0.0
+    return max(0.0, (tech.last_end - tech.shift_end).total_seconds())
+
+
+# ---------------------------------------------------------------------------------------------
+# `dispatch simulate`
+# ---------------------------------------------------------------------------------------------
+
+
+@click.command("simulate")
+@click.option("--dataset", default="qingdao", show_default=True,
+              type=click.Choice(list(fixtures.DATASETS)), help="数据集 / Dataset.")
+@click.option("--date", "day_text", required=True, metavar="YYYY-MM-DD",
+              help="模拟的日期 / Day to simulate.")
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="随机种子 / Random seed.")
+@click.option("--every", "every_minutes", default=15, show_default=True,
+              type=click.IntRange(min=1), help="优化间隔（分钟）/ Minutes between job runs.")
+@click.option("--time-limit", default=3.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="每次优化的求解时间（秒）/ Solve time per job run, in seconds.")
+@click.option("--plan-time-limit", default=5.0, show_default=True,
+              type=click.FloatRange(min=0.1),
+              help="早上规划的求解时间（秒）/ Solve time of the morning plan, in seconds.")
+@click.option("--json", "json_path", default=None, metavar="PATH",
+              help="另存 JSON 报告（- 为输出到屏幕）/ Also write the report as JSON (- prints it).")
+@click.pass_context
+def simulate_command(ctx: click.Context, dataset: str, day_text: str, seed: int,
+                     every_minutes: int, time_limit: float, plan_time_limit: float,
+                     json_path: str | None) -> None:
+    """模拟一个服务日并评估重新优化 / Simulate a service day and measure the re-optimization."""
+    try:
+        day = date.fromisoformat(day_text.strip())
+    except ValueError as exc:
+        raise ValidationError(f"{day_text!r} is not a date like 2025-03-10",
+                              f"{day_text!r} 不是有效日期（如 2025-03-10）",
+                              field="--date") from exc
+    settings = SimulationSettings(dataset=dataset, day=day, seed=seed,
+                                  every_minutes=every_minutes, time_limit=time_limit,
+                                  plan_time_limit=plan_time_limit)
+    root = ctx.find_root().obj or {}
+    report = simulate(settings, root.get("database_url"))
+    click.echo(report.table())
+    if json_path == "-":
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+    elif json_path:
+        Path(json_path).write_text(json.dumps(report.as_dict(), ensure_ascii=False, indent=2)
+                                   + "\n", encoding="utf-8")
+        click.echo(f"报告已写入 {json_path} / Report written to {json_path}")
+
+
+__all__ = ["Disturbances", "SimulationReport", "SimulationSettings", "simulate",
+           "simulate_command"]
