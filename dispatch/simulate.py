@@ -127,6 +127,7 @@ class SimulationReport:
     technicians: int
     visits: int
     confirmed_appointments: int
+    confirmed_unplannable: int  # confirmed, but unassigned by the morning plan already
     confirmed_kept_pct: float | None
     confirmed_not_kept: tuple[str, ...]
     delay_notices: int
@@ -181,6 +182,8 @@ class SimulationReport:
         return [
             ("已确认预约守约率 / Confirmed appointments kept (%)", self.confirmed_kept_pct),
             ("已确认预约数 / Confirmed appointments", self.confirmed_appointments),
+            ("早间方案即无法安排的已确认预约 / Confirmed but unplannable from the start",
+             self.confirmed_unplannable),
             ("提前 15 分钟以上发出的延误通知 / Delay notices >= 15 min ahead (%)",
              self.delay_notices_ahead_pct),
             ("延误通知数 / Delay notices", self.delay_notices),
@@ -302,6 +305,8 @@ class _Day:
         self.outlets: dict[int, tuple[str, str]] = {}  # id -> (code, timezone)
         self.techs: dict[int, _Tech] = {}
         self.promises: dict[int, _Promise] = {}
+        self.unplannable: set[int] = set()  # unassigned by the morning plan already
+        self.promises_unplannable = 0
         self.started: dict[int, datetime] = {}  # visit id -> start (or arrival for a no-show)
         self.no_show: set[int] = set()
         self.overrun: dict[int, int] = {}  # visit id -> extra seconds of a long overrun
@@ -311,6 +316,7 @@ class _Day:
         self.sick: list[str] = []
         self.runs: list[Any] = []  # RunReport
         self.consents = 0
+        self.handover_calls: dict[int, datetime] = {}  # visit id -> when the customer agreed
         self.anomalies: list[str] = []
         self.clock = datetime.min
 
@@ -333,6 +339,7 @@ class _Day:
                                 created_by=ACTOR, now=morning)
                 publish_plan(session, plan, plan.version, actor=ACTOR, now=morning)
                 derive_tasks(session, plan, now=morning)
+                self.unplannable |= {u.visit_id for u in plan.unassigned}
             self.clock = min(self.local(tz, self.settings.start)
                              for _, tz in self.outlets.values())
             self.meet_technicians(session)
@@ -361,11 +368,16 @@ class _Day:
                                         end, shift.ends_at, shift.starts_at)
 
     def note_promises(self, session: Session) -> None:
-        """The confirmed appointments of the day, as agreed before it began."""
+        """The confirmed appointments of the day, as agreed before it began; those the morning
+        plan could not serve at all (e.g. nobody has the skill) are counted apart: no
+        re-planning can keep them."""
         for visit in self.day_visits(session):
             if visit.confirmation_status in (m.ConfirmationStatus.CONFIRMED,
                                              m.ConfirmationStatus.RECONFIRMED) \
                     and visit.agreed_start is not None and visit.agreed_end is not None:
+                if visit.id in self.unplannable:
+                    self.promises_unplannable += 1
+                    continue
                 self.promises[visit.id] = _Promise(visit.id, visit.code, visit.agreed_start,
                                                    visit.agreed_end)
 
@@ -423,6 +435,7 @@ class _Day:
                 self.run_job()
             with db.session_scope(self.factory) as session:
                 self.send_due_tasks(session)
+                self.ask_handovers(session)
             self.clock += timedelta(minutes=1)
         with db.session_scope(self.factory) as session:
             self.go_home(session)
@@ -657,6 +670,11 @@ class _Day:
         if shift is not None:
             shift.absent = True
             shift.absence_reason = "病假 / sick"
+        # The dispatcher frees the visits pinned to them, so the job may hand them over.
+        for visit in session.scalars(select(m.Visit).where(
+                m.Visit.pinned_technician_id == tech.id, m.Visit.day == self.settings.day,
+                m.Visit.status == S.PLANNED.value)):
+            visit.pinned_technician_id = None
         tech.phase = "gone"
         if tech.last_end is not None:
             tech.last_end = max(tech.last_end, self.clock)
@@ -719,6 +737,28 @@ class _Day:
                 self.consent(session, task, visit)
         db.flush(session)
 
+    def ask_handovers(self, session: Session) -> None:
+        """A confirmed visit whose committed technician is away cannot be planned until the
+        customer agrees to another technician: the dispatcher calls (in calling hours) and the
+        customer agrees."""
+        from dispatch.confirmation import agree_handover, is_agreed
+        from dispatch.planning import current_plan
+
+        for outlet_id in self.outlets:
+            plan = current_plan(session, outlet_id, self.settings.day)
+            for item in (plan.unassigned if plan is not None else []):
+                visit = item.visit
+                if item.reason_code != "pinned_absent" or visit.status != S.PLANNED \
+                        or visit.handover_agreed or not is_agreed(visit) \
+                        or visit.id in self.handover_calls:
+                    continue
+                if not is_callable_at(visit.outlet, visit.ticket.customer, self.clock):
+                    continue
+                agree_handover(session, visit, ACTOR, at=self.clock)
+                self.handover_calls[visit.id] = self.clock
+                self.consents += 1
+        db.flush(session)
+
     def consent(self, session: Session, task: m.Task, visit: m.Visit) -> None:
         """The customer agrees to the change the consent request proposed."""
         from dispatch.confirmation import agree_handover, confirm, transition
@@ -768,6 +808,9 @@ class _Day:
         calls = [t for t in tasks if t.kind in CALL_KINDS and t.status == m.TaskStatus.DONE
                  and t.completed_at is not None]
         outside = [t for t in calls if not _callable(t)]
+        outside_handovers = [v for v in visits if v.id in self.handover_calls
+                             and not is_callable_at(v.outlet, v.ticket.customer,
+                                                    self.handover_calls[v.id])]
         sla = [v for v in visits if v.ticket.sla_deadline is not None
                and v.status != S.CANCELLED]
         sla_met = [v for v in sla if v.id in self.started
@@ -779,10 +822,12 @@ class _Day:
             dataset=self.settings.dataset, day=self.settings.day.isoformat(),
             seed=self.settings.seed, outlets=len(self.outlets), technicians=len(self.techs),
             visits=len(visits), confirmed_appointments=len(self.promises),
+            confirmed_unplannable=self.promises_unplannable,
             confirmed_kept_pct=_pct(len(self.promises) - len(not_kept), len(self.promises)),
             confirmed_not_kept=tuple(sorted(not_kept)), delay_notices=len(delays),
             delay_notices_ahead_pct=_pct(len(ahead), len(delays)),
-            calls_outside_hours=len(outside), calls_made=len(calls), consents_obtained=self.consents,
+            calls_outside_hours=len(outside) + len(outside_handovers),
+            calls_made=len(calls) + len(self.handover_calls), consents_obtained=self.consents,
             sla_visits=len(sla), sla_met_pct=_pct(len(sla_met), len(sla)),
             travel_km=round(sum(t.travel_meters for t in self.techs.values()) / 1000, 1),
             travel_minutes=round(sum(t.travel_seconds for t in self.techs.values()) / 60),
