@@ -32,8 +32,10 @@ venv: $(BASE_STAMP)
 demo: $(BASE_STAMP)
 	$(BIN)/dispatch demo
 
-## Run the whole suite on SQLite, and on PostgreSQL when it answers.
+## Run the whole suite on SQLite, and on PostgreSQL and Redis when they answer (installs
+## Debian's Chromium for the browser tests when it can).
 test: $(TEST_STAMP)
+	@bash scripts/install-browser.sh
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
 
 ## Quality and speed benchmarks against the peers (long: see benchmarks/README.md).

@@ -31,7 +31,7 @@ Factory = sessionmaker[Session]
 @click.option("--date", "day_text", default="today", show_default=True,
               metavar="YYYY-MM-DD|today",
               help="日期，或 today（网点当地日期）/ Day, or today (outlet's local date).")
-@click.option("--time-limit", type=float, default=10.0, show_default=True,
+@click.option("--time-limit", type=float, default=7.0, show_default=True,
               help="每个网点的求解时间上限（秒）/ Solve time limit per outlet, in seconds.")
 @click.option("--json", "as_json", is_flag=True,
               help="每行输出一个 JSON 报告 / Print one JSON report per line.")
@@ -75,7 +75,7 @@ def reoptimize_command(ctx: click.Context, outlet_code: str | None, all_outlets:
 @click.command("scheduler")
 @click.option("--every", "minutes", type=click.IntRange(1, 24 * 60), default=15,
               show_default=True, help="间隔（分钟）/ Interval in minutes.")
-@click.option("--time-limit", type=float, default=10.0, show_default=True,
+@click.option("--time-limit", type=float, default=7.0, show_default=True,
               help="每个网点的求解时间上限（秒）/ Solve time limit per outlet, in seconds.")
 @click.pass_context
 def scheduler_command(ctx: click.Context, minutes: int, time_limit: float) -> None:

@@ -542,16 +542,13 @@ def publish_plan(session: Session, plan: m.Plan, expected_version: int, *,
 
 
 def _commit_technicians(plan: m.Plan) -> None:
-    """A confirmed visit's technician becomes part of the promise once a plan is published;
-    an agreed handover passes the promise to the new technician."""
+    """A confirmed visit's technician becomes part of the promise once a plan is published.
+    (An agreed handover keeps the old commitment on record: the tasks derived from the plan
+    tell the customer who comes instead.)"""
     for stop in plan.stops:
         visit = stop.visit
-        if visit is None or not is_agreed(visit):
-            continue
-        if visit.committed_technician_id is None or (
-                visit.handover_agreed and visit.committed_technician_id != stop.technician_id):
+        if visit is not None and is_agreed(visit) and visit.committed_technician_id is None:
             visit.committed_technician = stop.technician
-            visit.handover_agreed = False
 
 
 def plan_summary(plan: m.Plan) -> dict[str, Any]:

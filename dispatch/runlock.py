@@ -28,9 +28,13 @@ from dispatch.timeutil import require_aware
 LEASE_TTL = timedelta(minutes=10)
 
 
-def lock_key(outlet_id: int, day: date) -> int:
-    """The advisory-lock key of an outlet-day: a stable signed 64-bit number."""
-    text = f"dispatch.reoptimize:{outlet_id}:{day.isoformat()}".encode()
+def lock_key(outlet_id: int, day: date, schema: str = "") -> int:
+    """The advisory-lock key of an outlet-day: a stable signed 64-bit number.
+
+    Advisory locks are shared by the whole database, so the key includes the schema holding the
+    data: two data sets in one database (e.g. parallel test workers) never block each other.
+    """
+    text = f"dispatch.reoptimize:{schema}:{outlet_id}:{day.isoformat()}".encode()
     return int.from_bytes(hashlib.sha256(text).digest()[:8], "big", signed=True)
 
 
@@ -64,7 +68,9 @@ def run_lock(session: Session, outlet_id: int, day: date, *, holder: str | None 
 
 def try_advisory_lock(session: Session, outlet_id: int, day: date) -> bool:
     """Take the outlet-day's PostgreSQL advisory lock for the session's transaction, if free."""
-    return bool(session.scalar(select(func.pg_try_advisory_xact_lock(lock_key(outlet_id, day)))))
+    schema = str(session.scalar(select(func.current_schema())) or "")
+    key = lock_key(outlet_id, day, schema)
+    return bool(session.scalar(select(func.pg_try_advisory_xact_lock(key))))
 
 
 def acquire_lease(engine: Engine, outlet_id: int, day: date, holder: str, *,

@@ -49,8 +49,10 @@ from solver import SolveParams
 S = m.VisitStatus
 K = m.TaskKind
 ACTOR = "simulation"
-#: The tasks the simulated dispatcher carries out: the calls that keep customers informed.
-SENT_KINDS = frozenset({K.DELAY_NOTICE, K.CONSENT_REQUEST, K.HANDOVER_NOTICE})
+#: The tasks the simulated dispatcher carries out: the calls that keep customers informed, and
+#: the calls that agree a new time for a visit the plan had to leave out.
+SENT_KINDS = frozenset({K.DELAY_NOTICE, K.CONSENT_REQUEST, K.HANDOVER_NOTICE,
+                        K.CONFIRMATION_CALL})
 #: Customer-facing calls; none may happen outside calling hours.
 CALL_KINDS = frozenset({K.RECONFIRM_CALL, K.DELAY_NOTICE, K.CONSENT_REQUEST, K.HANDOVER_NOTICE,
                         K.CONFIRMATION_CALL, K.FOLLOWUP_CALL, K.CHARGE_NOTICE})
@@ -796,8 +798,7 @@ class _Day:
     def measure(self, session: Session, visits: Sequence[m.Visit],
                 tasks: Sequence[m.Task]) -> SimulationReport:
         """The report's figures from the day's visits and tasks."""
-        consented = {t.visit_id for t in tasks
-                     if t.kind == K.CONSENT_REQUEST and t.status == m.TaskStatus.DONE}
+        consented = {t.visit_id for t in tasks if _consent_call(t)}
         not_kept = [p.code for p in self.promises.values()
                     if not (p.visit_id in self.started
                             and p.start <= self.started[p.visit_id] <= p.end)
@@ -852,6 +853,15 @@ class _Day:
 
 def _pct(part: int, whole: int) -> float | None:
     return None if whole == 0 else round(100.0 * part / whole, 1)
+
+
+def _consent_call(task: m.Task) -> bool:
+    """Whether the task was a call, made, that asked the customer to accept a change: a consent
+    request, or a call agreeing a new time for a visit the plan left out."""
+    if task.status != m.TaskStatus.DONE:
+        return False
+    rebook = (task.payload or {}).get("reason") == "unassigned"
+    return task.kind == K.CONSENT_REQUEST or (task.kind == K.CONFIRMATION_CALL and rebook)
 
 
 def _sent_ahead(task: m.Task) -> bool:

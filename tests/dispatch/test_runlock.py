@@ -78,8 +78,9 @@ def test_release_removes_only_the_holders_lease(engine: Engine) -> None:
         assert session.scalar(select(m.RunLease.holder)) == "new"
 
 
-def test_lock_keys_differ_by_outlet_and_day_and_are_stable() -> None:
-    """Each outlet-day has its own key, the same in every process."""
+def test_lock_keys_differ_by_outlet_day_and_schema_and_are_stable() -> None:
+    """Each outlet-day of each schema has its own key, the same in every process."""
     assert lock_key(1, DAY) == lock_key(1, DAY)
-    assert len({lock_key(1, DAY), lock_key(2, DAY), lock_key(1, DAY + timedelta(days=1))}) == 3
+    assert len({lock_key(1, DAY), lock_key(2, DAY), lock_key(1, DAY + timedelta(days=1)),
+                lock_key(1, DAY, "other")}) == 4
     assert -(2**63) <= lock_key(1, DAY) < 2**63

@@ -183,7 +183,7 @@ class RecordOut(BaseModel):
     technician_id: int
     fault_found: str
     cause: str
-    parts_used: list[dict[str, Any]]
+    parts_used: list[Any]
     work_done: str
     customer_verified: bool
     verified_name: str | None

@@ -1,0 +1,106 @@
+"""The day simulator on the tiny dataset: its report's invariants and its determinism of events.
+
+One simulation (the job hourly, short solves) is shared by the tests of its report; each test
+checks one promise the simulated day must keep.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from dispatch.cli import main
+from dispatch.simulate import SimulationReport, SimulationSettings, simulate
+from solver import SolveParams
+
+DAY = date(2026, 3, 10)
+
+
+def tiny_settings(**changes: object) -> SimulationSettings:
+    """A short, fast simulation of the tiny dataset."""
+    values: dict[str, object] = {"dataset": "tiny", "day": DAY, "seed": 3, "every_minutes": 60,
+                                 "plan_time_limit": 1.0,
+                                 "params": SolveParams(time_limit=0.5)}
+    values.update(changes)
+    return SimulationSettings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> SimulationReport:
+    """The simulated tiny day (on a SQLite file of its own)."""
+    path = tmp_path_factory.mktemp("simulation") / "tiny.db"
+    return simulate(tiny_settings(), f"sqlite:///{path}")
+
+
+def test_no_call_is_made_outside_calling_hours(report: SimulationReport) -> None:
+    """Every call the simulated day made fell inside the customer's calling hours."""
+    assert report.calls_outside_hours == 0
+
+
+def test_every_confirmed_appointment_is_kept_or_consented(report: SimulationReport) -> None:
+    """Each confirmed appointment started within its agreed window, or the customer was asked
+    and agreed before it moved."""
+    assert report.confirmed_appointments > 0
+    assert report.confirmed_not_kept == ()
+    assert report.confirmed_kept_pct == 100.0
+
+
+def test_the_job_ran_on_schedule_for_the_whole_day(report: SimulationReport) -> None:
+    """Hourly from 08:00 to 20:00 is 13 runs of the one outlet, each one reporting."""
+    assert report.runs == 13
+    assert sum(report.runs_by_status.values()) == 13
+    assert "conflict_skipped" not in report.runs_by_status
+
+
+def test_the_day_had_its_disturbances(report: SimulationReport) -> None:
+    """The tiny day got an emergency, a new booking and a technician going home sick."""
+    assert report.emergencies == 1 and report.bookings == 1
+    assert len(report.sick_technicians) == 1
+
+
+def test_visits_are_served_and_accounted_for(report: SimulationReport) -> None:
+    """Technicians followed the plan: most visits were served, and every visit of the day is
+    served, a no-show, or still unassigned."""
+    assert report.served >= report.visits // 2
+    assert report.served + report.no_shows + report.unassigned == report.visits
+    assert report.anomalies == ()
+
+
+def test_the_report_prints_as_a_table_and_json(report: SimulationReport) -> None:
+    """The table names each figure in both languages; the JSON round-trips."""
+    table = report.table()
+    assert "已确认预约守约率 / Confirmed appointments kept (%)" in table
+    assert "Calls outside calling hours" in table
+    assert json.loads(json.dumps(report.as_dict()))["calls_outside_hours"] == 0
+
+
+def test_bad_settings_name_the_field() -> None:
+    """An unknown dataset or a zero interval is refused with the field named."""
+    from dispatch.errors import ValidationError
+
+    with pytest.raises(ValidationError) as unknown:
+        tiny_settings(dataset="atlantis")
+    assert unknown.value.field == "dataset"
+    with pytest.raises(ValidationError) as interval:
+        tiny_settings(every_minutes=0)
+    assert interval.value.field == "every"
+
+
+def test_simulate_command_writes_the_json_report(tmp_path: Path) -> None:
+    """`dispatch simulate --json` prints the table and writes the report (a rejected date is a
+    clear error first)."""
+    runner = CliRunner()
+    bad = runner.invoke(main, ["simulate", "--dataset", "tiny", "--date", "10/03/2026"])
+    assert bad.exit_code != 0 and "--date" in bad.output
+    out = tmp_path / "report.json"
+    result = runner.invoke(main, [
+        "--database-url", f"sqlite:///{tmp_path / 'cli.db'}", "simulate", "--dataset", "tiny",
+        "--date", DAY.isoformat(), "--every", "240", "--time-limit", "0.3",
+        "--plan-time-limit", "0.5", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "Confirmed appointments kept" in result.output
+    assert json.loads(out.read_text(encoding="utf-8"))["dataset"] == "tiny"
