@@ -7,8 +7,14 @@ without one it runs the outlets in this process, one by one. ``dispatch worker``
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from datetime import date, datetime
 from typing import Any
 
@@ -103,6 +109,50 @@ def reoptimize_everywhere(session_factory: sessionmaker[Session], database_url: 
     else in this process one by one. ``database_url`` is what the workers connect to."""
     runner = runner_for(database_url, broker=broker, timeout=timeout)
     return reoptimize_all(session_factory, day, now=now, params=params, runner=runner)
+
+
+# ---------------------------------------------------------------------------------------------
+# Worker processes (for tests and benchmarks that need real workers)
+# ---------------------------------------------------------------------------------------------
+
+
+def spawn_worker(database_url: str, broker: str, name: str, *, log: Path | None = None,
+                 concurrency: int = 1) -> subprocess.Popen[bytes]:
+    """Start ``dispatch worker`` named ``name`` as a subprocess in its own process group
+    (so it can be stopped with everything it forked); output goes to ``log``."""
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "DISPATCH_BROKER_URL": broker,
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    out = log.open("wb") if log is not None else subprocess.DEVNULL
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "dispatch.cli", "--database-url", database_url, "worker",
+             "-c", str(concurrency), "-P", "prefork", "-n", name, "-l", "info"],
+            cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    finally:
+        if log is not None:
+            out.close()  # type: ignore[union-attr]
+
+
+def wait_for_workers(app: Celery, names: Sequence[str], timeout: float) -> bool:
+    """Whether every named worker answered a ping within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answered = {name for reply in app.control.ping(timeout=1.0) for name in reply}
+        if set(names) <= answered:
+            return True
+    return False
+
+
+def stop_worker(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """Stop a worker started by ``spawn_worker``: a warm shutdown, then SIGKILL."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -133,7 +133,8 @@ class SimulationReport:
     confirmed_kept_pct: float | None
     confirmed_not_kept: tuple[str, ...]
     delay_notices: int
-    delay_notices_ahead_pct: float | None
+    delay_notices_ahead_pct: float | None  # sent >= 15 min before the agreed window's end
+    delay_notices_ahead_of_start_pct: float | None  # ... before the agreed window's start
     calls_outside_hours: int
     calls_made: int
     consents_obtained: int
@@ -144,6 +145,7 @@ class SimulationReport:
     overtime_minutes: int
     unassigned: int
     served: int
+    in_progress: int  # en route or on site when the simulation stopped
     no_shows: int
     emergencies: int
     emergencies_served: int
@@ -186,8 +188,10 @@ class SimulationReport:
             ("已确认预约数 / Confirmed appointments", self.confirmed_appointments),
             ("早间方案即无法安排的已确认预约 / Confirmed but unplannable from the start",
              self.confirmed_unplannable),
-            ("提前 15 分钟以上发出的延误通知 / Delay notices >= 15 min ahead (%)",
-             self.delay_notices_ahead_pct),
+            ("延误通知提前 15 分钟以上（相对约定时段结束）/ Delay notices >= 15 min before "
+             "the agreed window ends (%)", self.delay_notices_ahead_pct),
+            ("延误通知提前 15 分钟以上（相对约定时段开始）/ Delay notices >= 15 min before "
+             "the agreed window starts (%)", self.delay_notices_ahead_of_start_pct),
             ("延误通知数 / Delay notices", self.delay_notices),
             ("通话时段外的呼叫 / Calls outside calling hours", self.calls_outside_hours),
             ("已拨打电话 / Calls made", self.calls_made),
@@ -196,8 +200,9 @@ class SimulationReport:
             ("行驶里程（公里）/ Travel (km)", self.travel_km),
             ("行驶时间（分钟）/ Travel (min)", self.travel_minutes),
             ("加班（分钟）/ Overtime (min)", self.overtime_minutes),
-            ("未安排 / Unassigned", self.unassigned),
+            ("未上门（未安排或未开始）/ Unassigned (not started)", self.unassigned),
             ("已上门 / Served", self.served),
+            ("模拟结束时进行中 / In progress at the end", self.in_progress),
             ("客户不在家 / No-shows", self.no_shows),
             ("紧急维修（已上门）/ Emergencies (served)",
              f"{self.emergencies} ({self.emergencies_served})"),
@@ -287,6 +292,16 @@ class _Promise:
     end: datetime
 
 
+@dataclass(frozen=True)
+class _Stop:
+    """A stop of the published plan as a technician's phone shows it."""
+
+    is_break: bool
+    visit_id: int | None
+    start_at: datetime
+    end_at: datetime
+
+
 @dataclass
 class _Injection:
     """A disturbance due at ``at``: "emergency", "booking" or "sick"."""
@@ -313,6 +328,8 @@ class _Day:
         self.no_show: set[int] = set()
         self.overrun: dict[int, int] = {}  # visit id -> extra seconds of a long overrun
         self.injections: list[_Injection] = []
+        self.routes: dict[int, dict[int, list[_Stop]]] = {}  # outlet -> technician -> stops
+        self.flagged: dict[int, list[int]] = {}  # outlet -> visits waiting for a handover
         self.emergencies: list[int] = []
         self.bookings: list[int] = []
         self.sick: list[str] = []
@@ -347,6 +364,7 @@ class _Day:
             self.meet_technicians(session)
             self.note_promises(session)
             self.draw_disturbances(session)
+        self.read_plans()
 
     def local(self, timezone: str, clock: time) -> datetime:
         """The UTC instant of ``clock`` on the simulated day in ``timezone``."""
@@ -446,10 +464,15 @@ class _Day:
         """The re-optimization job for every outlet, at the simulated clock."""
         from dispatch.reoptimize import run_reoptimization
 
+        published = False
         for outlet_id in self.outlets:
-            self.runs.append(run_reoptimization(
-                self.factory, outlet_id, self.settings.day, now=self.clock,
-                params=self.settings.job_params(), actor=ACTOR))
+            report = run_reoptimization(self.factory, outlet_id, self.settings.day,
+                                        now=self.clock, params=self.settings.job_params(),
+                                        actor=ACTOR)
+            self.runs.append(report)
+            published |= report.status == "published"
+        if published:
+            self.read_plans()
 
     # -- disturbances ---------------------------------------------------------------------
 
@@ -499,40 +522,46 @@ class _Day:
 
     def move_technicians(self, session: Session) -> None:
         """Every technician does whatever falls due up to the clock."""
-        plans: dict[int, dict[int, list[m.PlanStop]]] = {}
         for tech in self.techs.values():
             for _ in range(20):  # a handful of steps a minute at most; guards against a loop
-                if not self.step(session, tech, plans):
+                if not self.step(session, tech):
                     break
 
-    def routes(self, session: Session, outlet_id: int,
-               plans: dict[int, dict[int, list[m.PlanStop]]]) -> dict[int, list[m.PlanStop]]:
-        """The outlet's published plan as technician id -> stops in order (read once a minute)."""
+    def read_plans(self) -> None:
+        """Read every outlet's published plan (after the morning plan and each new version):
+        technicians look at their phone's copy, which changes only when a plan is published."""
         from dispatch.planning import current_plan
 
-        if outlet_id not in plans:
-            plan = current_plan(session, outlet_id, self.settings.day)
-            routes: dict[int, list[m.PlanStop]] = {}
-            for stop in (plan.stops if plan is not None else []):
-                routes.setdefault(stop.technician_id, []).append(stop)
-            for stops in routes.values():
-                stops.sort(key=lambda s: s.sequence)
-            plans[outlet_id] = routes
-        return plans[outlet_id]
+        with db.session_scope(self.factory) as session:
+            for outlet_id in self.outlets:
+                plan = current_plan(session, outlet_id, self.settings.day)
+                routes: dict[int, list[_Stop]] = {}
+                for stop in sorted(plan.stops if plan is not None else [],
+                                   key=lambda s: (s.technician_id, s.sequence)):
+                    routes.setdefault(stop.technician_id, []).append(
+                        _Stop(stop.kind == m.StopKind.BREAK, stop.visit_id, stop.start_at,
+                              stop.end_at))
+                self.routes[outlet_id] = routes
+                self.flagged[outlet_id] = [u.visit_id for u in
+                                           (plan.unassigned if plan is not None else [])
+                                           if u.reason_code == "pinned_absent"]
 
-    def step(self, session: Session, tech: _Tech,
-             plans: dict[int, dict[int, list[m.PlanStop]]]) -> bool:
+    def route(self, tech: _Tech) -> list[_Stop]:
+        """The technician's stops in the published plan, in order."""
+        return self.routes.get(tech.outlet_id, {}).get(tech.id, [])
+
+    def step(self, session: Session, tech: _Tech) -> bool:
         """Take the technician's next step if it is due; whether one was taken."""
         if tech.phase == "gone":
             return False
         if tech.phase == "idle":
-            return self.next_stop(session, tech, plans)
+            return self.next_stop(session, tech)
         assert tech.until is not None
         if tech.until > self.clock:
             return False
         at = tech.until
         if tech.phase == "travel":
-            self.arrive(session, tech, plans, at)
+            self.arrive(session, tech, at)
         elif tech.phase == "wait":
             self.start_work(session, tech, at)
         elif tech.phase == "onsite":
@@ -547,14 +576,13 @@ class _Day:
         """The technician is free from ``at``."""
         tech.phase, tech.until, tech.visit_id, tech.free_at = "idle", None, None, at
 
-    def next_stop(self, session: Session, tech: _Tech,
-                  plans: dict[int, dict[int, list[m.PlanStop]]]) -> bool:
+    def next_stop(self, session: Session, tech: _Tech) -> bool:
         """An idle technician sets off for their next planned visit or takes lunch, in time."""
         if tech.sick:
             self.send_home_sick(session, tech)
             return False
-        for stop in self.routes(session, tech.outlet_id, plans).get(tech.id, []):
-            if stop.kind == m.StopKind.BREAK:
+        for stop in self.route(tech):
+            if stop.is_break:
                 if tech.took_break:
                     continue
                 begin = max(tech.free_at, stop.start_at)
@@ -563,13 +591,13 @@ class _Day:
                 tech.took_break = True
                 tech.phase, tech.until = "break", begin + (stop.end_at - stop.start_at)
                 return True
-            visit = stop.visit
+            visit = session.get(m.Visit, stop.visit_id) if stop.visit_id else None
             if visit is None or visit.status != S.PLANNED or visit.id in tech.skipped:
                 continue
             return self.depart(session, tech, stop, visit)
         return False
 
-    def depart(self, session: Session, tech: _Tech, stop: m.PlanStop, visit: m.Visit) -> bool:
+    def depart(self, session: Session, tech: _Tech, stop: _Stop, visit: m.Visit) -> bool:
         """Set off for ``visit`` when it is time to arrive by its planned start."""
         customer = visit.ticket.customer
         seconds, metres = self.travel(visit.outlet, (tech.lat, tech.lon),
@@ -587,8 +615,7 @@ class _Day:
             visit.id
         return True
 
-    def arrive(self, session: Session, tech: _Tech,
-               plans: dict[int, dict[int, list[m.PlanStop]]], at: datetime) -> None:
+    def arrive(self, session: Session, tech: _Tech, at: datetime) -> None:
         """At the door: nobody home (wait, then no-show), or wait for the window, or start."""
         visit = self.visit(session, tech)
         customer = visit.ticket.customer
@@ -599,8 +626,7 @@ class _Day:
             tech.phase, tech.until = "noshow", at + NO_SHOW_WAIT
             return
         # Following the plan: start at its planned start, never before the agreed time.
-        planned = next((s.start_at for s in self.routes(session, tech.outlet_id, plans)
-                        .get(tech.id, []) if s.visit_id == visit.id), at)
+        planned = next((s.start_at for s in self.route(tech) if s.visit_id == visit.id), at)
         begin = max(at, planned, visit.agreed_start or at)
         tech.phase, tech.until = "wait", begin
 
@@ -744,21 +770,17 @@ class _Day:
         customer agrees to another technician: the dispatcher calls (in calling hours) and the
         customer agrees."""
         from dispatch.confirmation import agree_handover, is_agreed
-        from dispatch.planning import current_plan
 
-        for outlet_id in self.outlets:
-            plan = current_plan(session, outlet_id, self.settings.day)
-            for item in (plan.unassigned if plan is not None else []):
-                visit = item.visit
-                if item.reason_code != "pinned_absent" or visit.status != S.PLANNED \
-                        or visit.handover_agreed or not is_agreed(visit) \
-                        or visit.id in self.handover_calls:
-                    continue
-                if not is_callable_at(visit.outlet, visit.ticket.customer, self.clock):
-                    continue
-                agree_handover(session, visit, ACTOR, at=self.clock)
-                self.handover_calls[visit.id] = self.clock
-                self.consents += 1
+        for visit_id in [v for flagged in self.flagged.values() for v in flagged]:
+            visit = session.get(m.Visit, visit_id)
+            if visit is None or visit.status != S.PLANNED or visit.handover_agreed \
+                    or not is_agreed(visit) or visit.id in self.handover_calls:
+                continue
+            if not is_callable_at(visit.outlet, visit.ticket.customer, self.clock):
+                continue
+            agree_handover(session, visit, ACTOR, at=self.clock)
+            self.handover_calls[visit.id] = self.clock
+            self.consents += 1
         db.flush(session)
 
     def consent(self, session: Session, task: m.Task, visit: m.Visit) -> None:
@@ -799,13 +821,17 @@ class _Day:
                 tasks: Sequence[m.Task]) -> SimulationReport:
         """The report's figures from the day's visits and tasks."""
         consented = {t.visit_id for t in tasks if _consent_call(t)}
-        not_kept = [p.code for p in self.promises.values()
+        # A promise whose window is still open when the simulation stops is not judged.
+        judged = [p for p in self.promises.values()
+                  if p.end <= self.clock or p.visit_id in self.started]
+        not_kept = [p.code for p in judged
                     if not (p.visit_id in self.started
                             and p.start <= self.started[p.visit_id] <= p.end)
                     and p.visit_id not in consented]
         delays = [t for t in tasks if t.kind == K.DELAY_NOTICE
                   and t.status != m.TaskStatus.CANCELLED]
-        ahead = [t for t in delays if _sent_ahead(t)]
+        ahead = [t for t in delays if _sent_ahead(t, "window_end")]
+        ahead_of_start = [t for t in delays if _sent_ahead(t, "window_start")]
         calls = [t for t in tasks if t.kind in CALL_KINDS and t.status == m.TaskStatus.DONE
                  and t.completed_at is not None]
         outside = [t for t in calls if not _callable(t)]
@@ -822,11 +848,12 @@ class _Day:
         return SimulationReport(
             dataset=self.settings.dataset, day=self.settings.day.isoformat(),
             seed=self.settings.seed, outlets=len(self.outlets), technicians=len(self.techs),
-            visits=len(visits), confirmed_appointments=len(self.promises),
+            visits=len(visits), confirmed_appointments=len(judged),
             confirmed_unplannable=self.promises_unplannable,
-            confirmed_kept_pct=_pct(len(self.promises) - len(not_kept), len(self.promises)),
+            confirmed_kept_pct=_pct(len(judged) - len(not_kept), len(judged)),
             confirmed_not_kept=tuple(sorted(not_kept)), delay_notices=len(delays),
             delay_notices_ahead_pct=_pct(len(ahead), len(delays)),
+            delay_notices_ahead_of_start_pct=_pct(len(ahead_of_start), len(delays)),
             calls_outside_hours=len(outside) + len(outside_handovers),
             calls_made=len(calls) + len(self.handover_calls), consents_obtained=self.consents,
             sla_visits=len(sla), sla_met_pct=_pct(len(sla_met), len(sla)),
@@ -835,6 +862,7 @@ class _Day:
             overtime_minutes=round(sum(_overtime(t) for t in self.techs.values()) / 60),
             unassigned=sum(1 for v in visits if v.status == S.PLANNED),
             served=sum(1 for v in visits if v.status == S.DONE),
+            in_progress=sum(1 for v in visits if v.status in (S.EN_ROUTE, S.ON_SITE)),
             no_shows=sum(1 for v in visits if v.status == S.NO_SHOW),
             emergencies=len(self.emergencies),
             emergencies_served=sum(1 for v in visits if v.id in self.emergencies
@@ -864,12 +892,13 @@ def _consent_call(task: m.Task) -> bool:
     return task.kind == K.CONSENT_REQUEST or (task.kind == K.CONFIRMATION_CALL and rebook)
 
 
-def _sent_ahead(task: m.Task) -> bool:
-    """Whether a delay notice went out at least DELAY_LEAD before the agreed (window) start."""
-    start = (task.payload or {}).get("window_start")
-    if task.status != m.TaskStatus.DONE or task.completed_at is None or not start:
+def _sent_ahead(task: m.Task, bound: str) -> bool:
+    """Whether a delay notice went out at least DELAY_LEAD before the agreed window's
+    ``bound`` ("window_end": the last promised moment, or "window_start")."""
+    moment = (task.payload or {}).get(bound)
+    if task.status != m.TaskStatus.DONE or task.completed_at is None or not moment:
         return False
-    return task.completed_at <= datetime.fromisoformat(start) - DELAY_LEAD
+    return task.completed_at <= datetime.fromisoformat(moment) - DELAY_LEAD
 
 
 def _callable(task: m.Task) -> bool:

@@ -49,9 +49,6 @@ LAST_PARTIAL_FRACTION = 0.99
 #: OR-Tools' solutions share the way to 1.0 like this.
 FIRST_PLAN_FRACTION = 0.05
 PYVRP_DONE_FRACTION = 0.5
-#: The stop signal of a worker process is looked at every this many checks of the search
-#: (OR-Tools checks its limits thousands of times a second).
-STOP_CHECK_EVERY = 32
 #: "No plan yet" in the objective shared between worker processes.
 NO_OBJECTIVE = 2**62
 
@@ -301,39 +298,37 @@ def pyvrp_seconds(time_limit: float | None, share: float, exact: bool = False) -
 
 
 # --------------------------------------------------------------------- the worker processes
-#: In a worker process: the stop event, each worker's share of work done, the best objective.
+#: In a worker process: the stop flag, and per worker its share of work done and its best
+#: objective. Plain shared memory without locks: each worker writes only its own slots, and a
+#: lock held across a fork could hang the search.
 _SHARED: dict[str, Any] = {}
 
 
-def _share_with_workers(stop_event: Any, fractions: Any, best: Any) -> None:
+def _share_with_workers(stop_flag: Any, fractions: Any, objectives: Any) -> None:
     """Pool initializer: keep the shared state the parent handed over at fork time."""
-    _SHARED.update(stop=stop_event, fractions=fractions, best=best)
+    _SHARED.update(stop=stop_flag, fractions=fractions, objectives=objectives)
 
 
-def _worker_watch(slot: int) -> Watch:
-    """A worker process's watch: the shared stop event, looked at every few checks, and the
-    shared progress slots."""
-    stop_event, fractions, best = _SHARED["stop"], _SHARED["fractions"], _SHARED["best"]
-    checks = [0]
+def _worker_watch(slot: int, have_plan: bool) -> Watch:
+    """A worker process's watch: the shared stop flag (it stops only once some plan exists:
+    ``have_plan``, or one of its own) and its own progress slots."""
+    stop_flag, fractions, objectives = _SHARED["stop"], _SHARED["fractions"], _SHARED["objectives"]
 
     def should_stop() -> bool:
-        checks[0] += 1
-        if checks[0] % STOP_CHECK_EVERY:
-            return False
-        return bool(stop_event.is_set()) and best.value < NO_OBJECTIVE
+        return bool(stop_flag.value) and (have_plan or objectives[slot] < NO_OBJECTIVE)
 
     def report(fraction: float, objective: int | None) -> None:
         fractions[slot] = max(fractions[slot], fraction)
         if objective is not None:
-            with best.get_lock():
-                best.value = min(best.value, objective)
+            objectives[slot] = min(objectives[slot], objective)
     return Watch(should_stop, report)
 
 
 def _pool_task(problem: Problem, params: SolveParams, recipe: Recipe,
                initial_routes: Mapping[str, Sequence[str]] | None, deadline: float | None,
-               slot: int) -> EngineOutcome | None:
-    return run_recipe(problem, params, recipe, initial_routes, deadline, _worker_watch(slot))
+               slot: int, have_plan: bool) -> EngineOutcome | None:
+    return run_recipe(problem, params, recipe, initial_routes, deadline,
+                      _worker_watch(slot, have_plan))
 
 
 def _run_pool(problem: Problem, params: SolveParams, recipes: Sequence[Recipe],
@@ -341,32 +336,33 @@ def _run_pool(problem: Problem, params: SolveParams, recipes: Sequence[Recipe],
               stop: StopSignal | None, reporter: Reporter,
               ) -> list[tuple[str, EngineOutcome | None]]:
     # fork: the children inherit the imported solvers instead of importing them again, and the
-    # shared stop event and progress slots (which may only be handed over at start).
+    # shared memory (which may only be handed over at start).
     context = multiprocessing.get_context("fork")
-    stop_event = context.Event()
-    fractions = context.Array("d", len(recipes), lock=False)
-    best = context.Value("q", NO_OBJECTIVE if reporter.best is None else reporter.best)
+    stop_flag = context.RawValue("b", 0)
+    fractions = context.RawArray("d", len(recipes))
+    objectives = context.RawArray("q", [NO_OBJECTIVE] * len(recipes))
+    have_plan = reporter.best is not None
     with ProcessPoolExecutor(max_workers=len(recipes), mp_context=context,
                              initializer=_share_with_workers,
-                             initargs=(stop_event, fractions, best)) as pool:
+                             initargs=(stop_flag, fractions, objectives)) as pool:
         futures = [
             # Only the first worker starts from the given plan; the others search afresh.
             (r.name, pool.submit(_pool_task, problem, params, r,
                                  None if initial_routes is None or n else dict(initial_routes),
-                                 deadline, n))
+                                 deadline, n, have_plan))
             for n, r in enumerate(recipes)
         ]
-        _watch_pool([f for _, f in futures], stop, stop_event, fractions, best, reporter)
+        _watch_pool([f for _, f in futures], stop, stop_flag, fractions, objectives, reporter)
         return [(name, future.result()) for name, future in futures]
 
 
 def _watch_pool(futures: Sequence[Future[EngineOutcome | None]], stop: StopSignal | None,
-                stop_event: Any, fractions: Any, best: Any, reporter: Reporter) -> None:
+                stop_flag: Any, fractions: Any, objectives: Any, reporter: Reporter) -> None:
     """Until every worker is done: pass the caller's stop on, report the workers' progress."""
     pending = set(futures)
     while pending:
         _, pending = wait(pending, timeout=PROGRESS_INTERVAL, return_when=FIRST_COMPLETED)
         if _is_set(stop):
-            stop_event.set()
-        value = best.value
-        reporter.update(min(fractions), None if value >= NO_OBJECTIVE else value)
+            stop_flag.value = 1
+        best = min(objectives)
+        reporter.update(min(fractions), None if best >= NO_OBJECTIVE else best)

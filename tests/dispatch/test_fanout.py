@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -27,7 +25,15 @@ from dispatch import db
 from dispatch import models as m
 from dispatch.celery_app import TASK_NAME, make_celery
 from dispatch.errors import ValidationError
-from dispatch.fanout import CeleryRunner, FanoutError, reoptimize_everywhere, runner_for
+from dispatch.fanout import (
+    CeleryRunner,
+    FanoutError,
+    reoptimize_everywhere,
+    runner_for,
+    spawn_worker,
+    stop_worker,
+    wait_for_workers,
+)
 from dispatch.loader import load_dataset
 from dispatch.models import Base
 from dispatch.planning import plan_day, publish_plan
@@ -37,7 +43,6 @@ from solver import SolveParams
 
 REDIS_URL = os.environ.get("DISPATCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 DAY = date(2026, 3, 10)
-REPO = Path(__file__).resolve().parents[2]
 WORKER_START_TIMEOUT = 60
 FINISHED_STATUSES = {"published", "kept", "unchanged"}
 
@@ -122,26 +127,14 @@ class Workers:
     def __init__(self, database_url: str, broker: str, tmp_path: Path) -> None:
         self.names = ["fanout-a@test", "fanout-b@test"]
         self.app = make_celery(broker, database_url)
-        env = {**os.environ, "DISPATCH_BROKER_URL": broker, "PYTHONPATH": str(REPO)}
-        self.procs = []
         self.logs = [tmp_path / f"{name.split('@')[0]}.log" for name in self.names]
-        for name, path in zip(self.names, self.logs):
-            log = path.open("w")
-            self.procs.append(subprocess.Popen(
-                [sys.executable, "-m", "dispatch.cli", "--database-url", database_url, "worker",
-                 "-c", "1", "-P", "prefork", "-n", name, "-l", "info"],
-                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        self.procs = [spawn_worker(database_url, broker, name, log=log)
+                      for name, log in zip(self.names, self.logs)]
 
     def wait_ready(self) -> None:
         """Wait until both workers answer a ping."""
-        deadline = time.monotonic() + WORKER_START_TIMEOUT
-        while time.monotonic() < deadline:
-            answered = {name for reply in self.app.control.ping(timeout=1.0) for name in reply}
-            if set(self.names) <= answered:
-                return
-            for proc in self.procs:
-                assert proc.poll() is None, "a worker exited while starting"
-        pytest.fail(f"the workers did not answer within {WORKER_START_TIMEOUT} s")
+        if not wait_for_workers(self.app, self.names, WORKER_START_TIMEOUT):
+            pytest.fail(f"the workers did not answer within {WORKER_START_TIMEOUT} s")
 
     def active_pids(self) -> list[int]:
         """The process ids of the pool children running a task right now."""
@@ -158,14 +151,7 @@ class Workers:
     def stop(self) -> None:
         """Stop both workers: politely, then by force."""
         for proc in self.procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+            stop_worker(proc)
         self.app.close()
 
 
