@@ -22,14 +22,16 @@ epoch.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from solver.model import Problem, Technician, TimeWindow, Visit
 from solver.result import Route, Unassigned
-from solver.schedule import Relax, Schedule, schedule_route
+from solver.schedule import Relax, Schedule, earliest_start, route_slack, schedule_route
 
 Routes = Mapping[str, Sequence[str]] | Iterable[Route]
 DAY = 86_400
+#: Overtime "without limit" when asking how much of it a visit would need.
+ANY_OVERTIME = 10**9
 
 
 def explain_unassigned(
@@ -39,7 +41,7 @@ def explain_unassigned(
 
     ``routes`` is the plan: technician id -> ordered visit ids, or the result's routes.
     """
-    plan = _plan_of(problem, routes)
+    plan = _Plan(problem, _plan_of(problem, routes))
     return tuple(_explain(problem, plan, problem.visits[problem.visit_index(v)])
                  for v in unassigned_ids)
 
@@ -48,6 +50,51 @@ def _plan_of(problem: Problem, routes: Routes) -> dict[str, tuple[Visit, ...]]:
     pairs = routes.items() if isinstance(routes, Mapping) else (
         (r.technician, r.visit_ids) for r in routes)
     return {tid: tuple(problem.visits[problem.visit_index(v)] for v in ids) for tid, ids in pairs}
+
+
+@dataclass(frozen=True)
+class _Day:
+    """A technician's current day, timed once and prepared for quick insertion tests: the end
+    of each stop, the latest start of each stop that keeps the rest of the day feasible (with
+    and without the hard end of the day), and the day's travel time."""
+
+    tech: Technician
+    visits: tuple[Visit, ...]
+    ends: tuple[int, ...]
+    latest: tuple[int, ...]
+    latest_any_end: tuple[int, ...]
+    travel: int
+    timed: bool  # False: the day could not be timed, so no position is ruled out early
+
+
+class _Plan:
+    """The plan's routes by technician, each day prepared once for all unassigned visits."""
+
+    def __init__(self, problem: Problem, routes: Mapping[str, tuple[Visit, ...]]) -> None:
+        self.problem = problem
+        self.routes = routes
+        self._days: dict[str, _Day] = {}
+
+    def get(self, tech_id: str, default: tuple[Visit, ...] = ()) -> tuple[Visit, ...]:
+        """The technician's visits in order."""
+        return self.routes.get(tech_id, default)
+
+    def day(self, tech: Technician) -> _Day:
+        """The technician's prepared day."""
+        if tech.id not in self._days:
+            self._days[tech.id] = _prepare_day(self.problem, tech, self.get(tech.id))
+        return self._days[tech.id]
+
+
+def _prepare_day(problem: Problem, tech: Technician, visits: tuple[Visit, ...]) -> _Day:
+    schedule = schedule_route(problem, tech, visits)
+    if not schedule.feasible:
+        return _Day(tech, visits, (), (), (), _base_travel(problem, tech, visits), False)
+    latest = route_slack(problem, tech, schedule, visits)
+    unlimited = replace(tech, max_overtime=ANY_OVERTIME)
+    latest_any_end = route_slack(problem, unlimited, schedule, visits)
+    return _Day(tech, visits, tuple(s.end for s in schedule.stops), tuple(latest),
+                tuple(latest_any_end), schedule.travel_time, True)
 
 
 @dataclass(frozen=True)
@@ -60,7 +107,7 @@ class _Reason:
     params: Mapping[str, object]
 
 
-def _explain(problem: Problem, plan: Mapping[str, tuple[Visit, ...]], visit: Visit) -> Unassigned:
+def _explain(problem: Problem, plan: _Plan, visit: Visit) -> Unassigned:
     """Run the checks, most basic first; the first that holds is the reason."""
     capable = [problem.technicians[k] for k in problem.capable_technicians(visit)]
     checks = (
@@ -208,10 +255,11 @@ def _empty_day(problem: Problem, capable: Sequence[Technician], visit: Visit) ->
     """Even alone on an empty day, can anyone do it? If not, what would it take?"""
     if any(schedule_route(problem, t, [visit]).feasible for t in capable):
         return None
-    overtime = _overtime_fix(problem, {t.id: () for t in capable}, capable, visit)
+    empty = _Plan(problem, {})
+    overtime = _overtime_fix(problem, empty, capable, visit)
     if overtime is not None:
         return overtime
-    wider = _window_fix(problem, {t.id: () for t in capable}, capable, visit)
+    wider = _window_fix(problem, empty, capable, visit)
     if wider is not None:
         return wider
     return _Reason(
@@ -225,7 +273,7 @@ def _empty_day(problem: Problem, capable: Sequence[Technician], visit: Visit) ->
     )
 
 
-def _in_plan(problem: Problem, plan: Mapping[str, tuple[Visit, ...]],
+def _in_plan(problem: Problem, plan: _Plan,
              capable: Sequence[Technician], visit: Visit) -> _Reason:
     """It fits alone: what in the current plan keeps it out?"""
     fit = _best_insertion(problem, plan, capable, visit, Relax())
@@ -247,27 +295,74 @@ def _in_plan(problem: Problem, plan: Mapping[str, tuple[Visit, ...]],
     return found or _crowded_out(problem, plan, capable, visit)
 
 
-def _best_insertion(problem: Problem, plan: Mapping[str, tuple[Visit, ...]],
-                    capable: Sequence[Technician], visit: Visit, relax: Relax
-                    ) -> tuple[str, int] | None:
+def _best_insertion(problem: Problem, plan: _Plan, capable: Sequence[Technician],
+                    visit: Visit, relax: Relax) -> tuple[str, int] | None:
     """The technician and added travel of the cheapest feasible insertion, if any."""
-    best: tuple[int, str] | None = None
-    for tech in capable:
-        for schedule in _insertions(problem, plan.get(tech.id, ()), tech, visit, relax):
-            added = schedule.travel_time - _base_travel(problem, tech, plan.get(tech.id, ()))
-            if best is None or added < best[0]:
-                best = (added, tech.id)
-    return None if best is None else (best[1], best[0])
+    options = sorted((added, tech.id, position, tech) for tech in capable
+                     for added, position in _quick_positions(problem, plan.day(tech), visit,
+                                                             relax))
+    for added, tech_id, position, tech in options:
+        # Added travel is exact before the reschedule, so the first that holds is cheapest.
+        if _schedule_with(problem, plan.day(tech), visit, position, relax).feasible:
+            return tech_id, added
+    return None
 
 
-def _insertions(problem: Problem, route: tuple[Visit, ...], tech: Technician, visit: Visit,
-                relax: Relax) -> Iterable[Schedule]:
-    """Feasible schedules with the visit inserted at each position (locked visits stay first)."""
-    first = sum(1 for v in route if v.locked)
-    for k in range(first, len(route) + 1):
-        schedule = schedule_route(problem, tech, route[:k] + (visit,) + route[k:], relax)
+def _insertions(problem: Problem, day: _Day, visit: Visit, relax: Relax) -> Iterable[Schedule]:
+    """Feasible schedules with the visit inserted at each position that may work (locked
+    visits stay first)."""
+    for _, position in _quick_positions(problem, day, visit, relax):
+        schedule = _schedule_with(problem, day, visit, position, relax)
         if schedule.feasible:
             yield schedule
+
+
+def _schedule_with(problem: Problem, day: _Day, visit: Visit, position: int,
+                   relax: Relax) -> Schedule:
+    route = day.visits[:position] + (visit,) + day.visits[position:]
+    return schedule_route(problem, day.tech, route, relax)
+
+
+def _quick_positions(problem: Problem, day: _Day, visit: Visit, relax: Relax
+                     ) -> list[tuple[int, int]]:
+    """(added travel, position) for each position that passes a necessary test: the visit can
+    start in a window after the previous stop ends, and the next stop can still start by its
+    latest start (breaks ignored, so nothing feasible is ruled out)."""
+    tech, visits, dur = day.tech, day.visits, problem.durations
+    if not relax.limits and (
+            (tech.max_visits is not None and len(visits) >= tech.max_visits)
+            or (tech.capacity is not None
+                and sum(v.load for v in visits) + visit.load > tech.capacity)):
+        return []
+    first = sum(1 for v in visits if v.locked)
+    places = [tech.start_location, *(v.location for v in visits), tech.end_location]
+    windows, service = visit.start_windows(), tech.service_time(visit)
+    latest = day.latest_any_end if relax.latest_end else day.latest
+    hard_end = None if relax.latest_end else tech.latest_end
+    found = []
+    for position in range(first, len(visits) + 1):
+        a, b = places[position], places[position + 1]
+        to_visit, from_visit = int(dur[a, visit.location]), int(dur[visit.location, b])
+        if day.timed and not _may_fit(day, position, to_visit, from_visit, windows, service,
+                                      visit.id in relax.windows_of, latest, hard_end):
+            continue
+        found.append((to_visit + from_visit - int(dur[a, b]), position))
+    return found
+
+
+def _may_fit(day: _Day, position: int, to_visit: int, from_visit: int,
+             windows: Sequence[TimeWindow], service: int, any_window: bool,
+             latest: Sequence[int], hard_end: int | None) -> bool:
+    free = day.ends[position - 1] if position else day.tech.shift_start
+    start = earliest_start(windows, free + to_visit)
+    if start is None:
+        if not any_window:
+            return False
+        start = free + to_visit
+    after = start + service + from_visit
+    if position < len(day.visits):
+        return after <= latest[position]
+    return hard_end is None or after <= hard_end
 
 
 def _base_travel(problem: Problem, tech: Technician, route: tuple[Visit, ...]) -> int:
@@ -275,7 +370,7 @@ def _base_travel(problem: Problem, tech: Technician, route: tuple[Visit, ...]) -
     return sum(int(problem.durations[a, b]) for a, b in zip(places, places[1:])) if route else 0
 
 
-def _limits_reason(problem: Problem, plan: Mapping[str, tuple[Visit, ...]],
+def _limits_reason(problem: Problem, plan: _Plan,
                    capable: Sequence[Technician], visit: Visit) -> _Reason:
     full = [t for t in capable
             if t.max_visits is not None and len(plan.get(t.id, ())) >= t.max_visits]
@@ -291,13 +386,12 @@ def _limits_reason(problem: Problem, plan: Mapping[str, tuple[Visit, ...]],
     )
 
 
-def _overtime_fix(problem: Problem, plan: Mapping[str, tuple[Visit, ...]],
+def _overtime_fix(problem: Problem, plan: _Plan,
                   capable: Sequence[Technician], visit: Visit) -> _Reason | None:
     """The least overtime with which some technician could take it."""
     best: tuple[int, Technician] | None = None
     for tech in capable:
-        for schedule in _insertions(problem, plan.get(tech.id, ()), tech, visit,
-                                    Relax(latest_end=True)):
+        for schedule in _insertions(problem, plan.day(tech), visit, Relax(latest_end=True)):
             if best is None or schedule.overtime < best[0]:
                 best = (schedule.overtime, tech)
     if best is None:
@@ -316,13 +410,13 @@ def _overtime_fix(problem: Problem, plan: Mapping[str, tuple[Visit, ...]],
     )
 
 
-def _window_fix(problem: Problem, plan: Mapping[str, tuple[Visit, ...]],
+def _window_fix(problem: Problem, plan: _Plan,
                 capable: Sequence[Technician], visit: Visit) -> _Reason | None:
     """The least widening of the customer's window with which someone could take it."""
     best: tuple[int, Technician, TimeWindow] | None = None
     windows = visit.start_windows()
     for tech in capable:
-        for schedule in _insertions(problem, plan.get(tech.id, ()), tech, visit,
+        for schedule in _insertions(problem, plan.day(tech), visit,
                                     Relax(windows_of=frozenset({visit.id}))):
             start = next(s.start for s in schedule.stops if s.visit == visit.id)
             wider, gain = _widened(windows, start)
@@ -351,11 +445,11 @@ def _widened(windows: Sequence[TimeWindow], start: int) -> tuple[TimeWindow, int
     return TimeWindow(last.start, max(last.end, start)), max(0, start - last.end)
 
 
-def _crowded_out(problem: Problem, plan: Mapping[str, tuple[Visit, ...]],
+def _crowded_out(problem: Problem, plan: _Plan,
                  capable: Sequence[Technician], visit: Visit) -> _Reason:
     """Name the best candidate and, if cheaply found, the visit it would have to drop."""
-    alone = sorted((schedule_route(problem, t, [visit]).travel_time, t.id, t) for t in capable
-                   if schedule_route(problem, t, [visit]).feasible)
+    singles = [(schedule_route(problem, t, [visit]), t) for t in capable]
+    alone = sorted((single.travel_time, t.id, t) for single, t in singles if single.feasible)
     candidates = [t for _, _, t in alone[:3]]
     displaced = _displaceable(problem, plan, candidates, visit)
     tech = displaced[0] if displaced else (candidates[0].id if candidates else "")
@@ -372,17 +466,15 @@ def _crowded_out(problem: Problem, plan: Mapping[str, tuple[Visit, ...]],
                    "请提高其优先级、增派技师，或改约其他日期。", params)
 
 
-def _displaceable(problem: Problem, plan: Mapping[str, tuple[Visit, ...]],
+def _displaceable(problem: Problem, plan: _Plan,
                   candidates: Sequence[Technician], visit: Visit) -> tuple[str, str] | None:
     """(technician, visit) whose removal would let the visit in, lowest priority first."""
-    best: tuple[int, str, str] | None = None
-    for tech in candidates:
+    removals = sorted((other.priority, tech.id, other.id, k, tech)
+                      for tech in candidates
+                      for k, other in enumerate(plan.get(tech.id, ())) if not other.locked)
+    for _, tech_id, other_id, k, tech in removals:
         route = plan.get(tech.id, ())
-        for k, other in enumerate(route):
-            if other.locked:
-                continue
-            rest = route[:k] + route[k + 1:]
-            if next(iter(_insertions(problem, rest, tech, visit, Relax())), None) is not None:
-                key = (other.priority, tech.id, other.id)
-                best = key if best is None or key < best else best
-    return None if best is None else (best[1], best[2])
+        rest = _prepare_day(problem, tech, route[:k] + route[k + 1:])
+        if next(iter(_insertions(problem, rest, visit, Relax())), None) is not None:
+            return tech_id, other_id
+    return None

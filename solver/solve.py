@@ -197,8 +197,10 @@ def _nobody_to_route(problem: Problem, began: float) -> Result:
     """The plan of a day without visits or without technicians: nothing is routed, and every
     visit (required or not) is unassigned with its reason."""
     ids = tuple(v.id for v in problem.visits)
-    outcome = EngineOutcome((), ids, "success", False, engine.objective_terms(problem, (), ids))
-    return assemble(problem, outcome, {"status": "success", "winner": "none", "workers": 0,
+    # Required visits cannot be kept without anybody to do them: the plan says so.
+    status = "infeasible" if any(v.required or v.locked for v in problem.visits) else "success"
+    outcome = EngineOutcome((), ids, status, False, engine.objective_terms(problem, (), ids))
+    return assemble(problem, outcome, {"status": status, "winner": "none", "workers": 0,
                                        "warm_start": False, "stopped": False,
                                        "first_plan_seconds": 0.0,
                                        "wall_time": round(time.perf_counter() - began, 3),
@@ -252,6 +254,9 @@ def run_recipe(problem: Problem, params: SolveParams, recipe: Recipe,
             problem, recipe.seed,
             pyvrp_seconds(_left(deadline), params.pyvrp_share, pyvrp_start.is_exact(problem)),
             iterations, _pyvrp_interrupt(watch, iterations))
+        if watch.should_stop():
+            # Stopped during PyVRP: its best routes, completed by the scheduler, are the plan.
+            return RoutingEngine(problem).constructed_outcome(start)
     remaining = _left(deadline)
     config = SearchConfig(recipe.first_solution, params.metaheuristic, params.gls_lambda,
                           remaining, params.solution_limit, params.log_search)
@@ -263,8 +268,8 @@ def _pyvrp_interrupt(watch: Watch, iterations: int | None) -> Callable[[int], bo
     span = PYVRP_DONE_FRACTION - FIRST_PLAN_FRACTION
 
     def interrupt(iteration: int) -> bool:
-        if iterations:
-            watch.report(FIRST_PLAN_FRACTION + span * min(1.0, iteration / iterations), None)
+        done = min(1.0, iteration / iterations) if iterations else 0.0
+        watch.report(FIRST_PLAN_FRACTION + span * done, None)
         return watch.should_stop()
     return interrupt
 
