@@ -30,6 +30,9 @@ TASK_NAME = "dispatch.reoptimize_outlet_day"
 #: A message taken by a worker that vanished (killed with its whole machine) goes back on the
 #: queue after this long; well above a run's time limit, so a slow run is never duplicated.
 DEFAULT_VISIBILITY_TIMEOUT = 600
+#: A run still going after this long is stopped (its worker process is replaced) and reported as
+#: failed: a solver that never returns must not hold a worker for ever.
+DEFAULT_TASK_TIME_LIMIT = 300
 #: How long a task's result is kept in the backend.
 RESULT_EXPIRES_SECONDS = 24 * 3600
 
@@ -56,6 +59,8 @@ def make_celery(broker: str | None = None, database_url: str | None = None, *,
     backend = str(merged.get("RESULT_BACKEND") or broker)
     visibility = _positive_int(merged.get("BROKER_VISIBILITY_TIMEOUT"),
                                DEFAULT_VISIBILITY_TIMEOUT, "DISPATCH_BROKER_VISIBILITY_TIMEOUT")
+    task_limit = _positive_int(merged.get("TASK_TIME_LIMIT"), DEFAULT_TASK_TIME_LIMIT,
+                               "DISPATCH_TASK_TIME_LIMIT")
     app = Celery("dispatch", broker=broker, backend=backend, set_as_current=False)
     app.conf.update(
         task_acks_late=True,
@@ -66,6 +71,7 @@ def make_celery(broker: str | None = None, database_url: str | None = None, *,
         accept_content=["json"],
         result_expires=RESULT_EXPIRES_SECONDS,
         task_track_started=True,
+        task_time_limit=task_limit,
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": visibility},
         result_backend_transport_options={"visibility_timeout": visibility},

@@ -41,7 +41,8 @@ class FanoutError(DispatchError):
 class CeleryRunner:
     """Runs the job for several outlets of one day on Celery workers and waits for the reports.
 
-    After a call, ``workers`` maps each outlet id to the worker that ran it.
+    After a call, ``task_ids`` maps each outlet id to its task's id and ``workers`` to the
+    worker that ran it.
     """
 
     def __init__(self, app: Celery, *, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> None:
@@ -50,6 +51,7 @@ class CeleryRunner:
         self.app = app
         self.timeout = timeout
         self.workers: dict[int, str] = {}
+        self.task_ids: dict[int, str] = {}
 
     def __call__(self, outlet_ids: Sequence[int], day: date, *, now: datetime,
                  params: SolveParams | None) -> list[RunReport]:
@@ -62,6 +64,7 @@ class CeleryRunner:
         if not tasks:
             return []
         results = group(tasks).apply_async()
+        self.task_ids = {oid: str(res.id) for oid, res in zip(outlet_ids, results.results)}
         try:
             results.join(timeout=self.timeout, propagate=False)
         except CeleryTimeout:

@@ -88,11 +88,14 @@ class PlanningInput:
 
 def build_problem(session: Session, outlet: m.Outlet | str, day: date, *,
                   now: datetime | None = None,
-                  travel: TravelProvider | None = None) -> PlanningInput:
+                  travel: TravelProvider | None = None,
+                  release_absent_commitments: bool = False) -> PlanningInput:
     """Turn the outlet's day (working technicians, open visits, current plan) into a problem.
 
     With ``now``, visits en route or on site are locked to their technician of the published
-    plan, and no other visit may start before ``now``.
+    plan, and no other visit may start before ``now``. A confirmed visit committed to a
+    technician who is not working is left out for the dispatcher ("pinned_absent"), or with
+    ``release_absent_commitments`` offered to any capable technician (a handover to agree).
     """
     outlet = _outlet(session, outlet)
     epoch = plan_epoch(day, outlet.timezone)
@@ -104,7 +107,7 @@ def build_problem(session: Session, outlet: m.Outlet | str, day: date, *,
     tech_ids = {t.id: shift.technician.id for t, shift in zip(technicians, shifts)}
     published = current_plan(session, outlet.id, day)
     planned = _planned_stops(published)
-    builder = _VisitBuilder(epoch, now_s, set(tech_ids), planned)
+    builder = _VisitBuilder(epoch, now_s, set(tech_ids), planned, release_absent_commitments)
     visits: list[SolverVisit] = []
     visit_ids: dict[str, int] = {}
     deadlines: dict[str, datetime] = {}
@@ -277,11 +280,12 @@ class _VisitBuilder:
     """Applies the appointment rules to one visit row."""
 
     def __init__(self, epoch: datetime, now_s: int | None, technicians: set[str],
-                 planned: Mapping[str, _PlannedStop]) -> None:
+                 planned: Mapping[str, _PlannedStop], release_absent: bool = False) -> None:
         self.epoch = epoch
         self.now_s = now_s
         self.technicians = technicians
         self.planned = planned
+        self.release_absent = release_absent
 
     def seconds(self, dt: datetime | None) -> int | None:
         """Solver seconds of an optional instant."""
@@ -300,6 +304,8 @@ class _VisitBuilder:
         pinned = row.pinned_technician.code if row.pinned_technician else None
         if pinned is None and keeps_technician(row) is not None and row.committed_technician:
             pinned = row.committed_technician.code  # a confirmed promise keeps its technician
+            if pinned not in self.technicians and self.release_absent:
+                pinned = None  # the committed technician is away: another one, with consent
         if pinned is not None and pinned not in self.technicians:
             return _pinned_absent(row, pinned)
         windows = self.windows(row)

@@ -5,19 +5,29 @@ One run of one outlet-day, at an explicit ``now``:
 1. takes the outlet-day's run lock (``dispatch.runlock``); a second run reports "already_running";
 2. builds the state it plans from (``build_state``): the outlet-day's problem as
    ``dispatch.planning`` builds it, with finished visits out, visits under way locked, each
-   technician starting from where they are at ``now``, confirmed visits kept to their agreed
-   windows and committed technicians (a promise that can no longer be kept becomes a soft
-   lateness instead of a silent drop), and the published plan as the warm start;
-3. solves; publishes a new plan version only when it is better by more than ``MIN_GAIN`` without
-   breaking a promise the published plan keeps, or when the published plan can no longer be kept
-   (a visit of it is now infeasible, or its times slip by more than the move threshold);
-4. on publishing, derives the people's tasks (``dispatch.tasks``) and queues the notifications
+   technician starting from where they are at ``now`` (breaks the plan has them take before
+   ``now`` taken), confirmed visits kept to their agreed windows and committed technicians, and
+   the published plan as the warm start. A promise the published plan already breaks (late,
+   left out, handed over) or that can no longer be kept stays relaxed: served late, never
+   dropped quietly. Leaving a visit out costs, from dearest: a promise still keepable, a late
+   promise, an emergency, an ordinary visit;
+3. solves: every promise strict first; promises the search leaves out are then allowed late,
+   and then (when the committed technician cannot make them) to another capable technician;
+   each solve starts from routes with room made for emergencies and promises (``bumping``);
+4. publishes a new plan version only when the published plan can no longer be kept (a route
+   breaks a rule or slips past the move threshold) or the candidate is better by more than
+   ``MIN_GAIN`` without breaking a promise the published plan keeps. What it publishes changes
+   as little as it can: routes that still hold stay as they are (their times too), unless
+   re-planning them pays for every further visit moved (``MOVE_COST``);
+5. on publishing, derives the people's tasks (``dispatch.tasks``) and queues the notifications
    (``dispatch.notify``): a delay notice to each customer whose arrival moves later beyond the
-   threshold, an inbox message to each technician whose list changed.
+   threshold, an inbox message to each technician whose list changed, and a call to agree a new
+   time for each visit (and each promise) the new plan leaves out, with the reason.
 
 A run is one transaction. A dispatcher's edit between the run's read and its write wins: the run
-rolls back and reports "conflict_skipped" (the next tick runs it again). An input digest stored on
-the plan makes a retried run with the same input report "unchanged" and write nothing.
+rolls back and reports "conflict_skipped" (the next tick runs it again). The digest stored on a
+published plan is the one the next run computes from what this run wrote, so a retried run with
+the same input reports "unchanged" and writes nothing.
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from dispatch import db
 from dispatch import models as m
+from dispatch.bumping import make_room
 from dispatch.calling import CALL_DURATION, allowed_intervals
 from dispatch.confirmation import is_agreed, keeps_technician
 from dispatch.errors import ConflictError, NotFoundError
@@ -57,7 +68,9 @@ from dispatch.travel import TravelProvider
 from solver import Break, Problem, Result, SolveParams, TimeWindow
 from solver import Technician as SolverTechnician
 from solver import Visit as SolverVisit
-from solver.engine import RoutingEngine
+from solver.engine import objective_terms
+from solver.result import Route
+from solver.schedule import schedule_route
 
 #: A customer whose arrival moves by more than this is told; a plan whose times slip by more
 #: than this can no longer be kept.
@@ -65,10 +78,18 @@ DEFAULT_MOVE_THRESHOLD = timedelta(minutes=15)
 #: How much lower (objective units, about seconds of travel) a new plan must be to replace one
 #: that still holds: re-planning for a minute of travel only churns people's lists.
 MIN_GAIN = 300
+#: What re-planning one more visit than needed costs (objective units: ten minutes of a late
+#: promise): a customer told a new time, a technician's list changed.
+MOVE_COST = 60_000
 #: A visit still on site past its planned end: assume it needs this much longer.
 OVERRUN_ALLOWANCE = timedelta(minutes=15)
-#: Confirmed visits weigh more than any urgent visit: an emergency never bumps a promise.
-CONFIRMED_PRIORITY = 5
+#: The ladder of what leaving a visit out costs (the solver's penalty grows fourfold a step):
+#: a promise that can still be kept outranks one already broken (served late rather than
+#: dropped), which outranks an emergency (the top priority a ticket takes), which outranks any
+#: ordinary visit. So an emergency never bumps a promise, nor a late promise a kept one.
+EMERGENCY_PRIORITY = 4
+LATE_PROMISE_PRIORITY = 5
+PROMISE_PRIORITY = 6
 #: Cost per second past the agreed window of a promise that can no longer be kept.
 RELAXED_LATENESS_COST = 100
 #: The solver budget of a production run: with reading, checking and writing, under 10 s.
@@ -86,6 +107,8 @@ STATUS_TEXT: dict[str, tuple[str, str]] = {
 }
 FINISHED_VISITS = frozenset({m.VisitStatus.DONE, m.VisitStatus.NO_SHOW,
                              m.VisitStatus.NOT_FINISHED, m.VisitStatus.CANCELLED})
+#: Finished visits the technician went to (and so left from).
+LEFT_VISITS = frozenset({m.VisitStatus.DONE, m.VisitStatus.NO_SHOW, m.VisitStatus.NOT_FINISHED})
 
 
 @dataclass(frozen=True)
@@ -220,6 +243,8 @@ class ReoptState:
     old_routes: Mapping[str, tuple[str, ...]]  # published routes of open visits, all technicians
     old_starts: Mapping[str, int]  # visit code -> published start (seconds)
     overrunning: frozenset[str]  # technicians whose visit on site runs past its planned end
+    promised: frozenset[str] = frozenset()  # confirmed visits not under way (kept or relaxed)
+    released: frozenset[str] = frozenset()  # promises free to go to another technician
 
     def digest(self, routes: Mapping[str, Sequence[str]] | None = None) -> str:
         """The sha256 of the problem and a warm start (by default the published routes)."""
@@ -229,6 +254,7 @@ class ReoptState:
             "warm_start": sorted((tech, list(codes)) for tech, codes in (warm or {}).items()
                                  if codes),
             "relaxed": sorted(self.relaxed),
+            "released": sorted(self.released),
         }
         text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -238,7 +264,8 @@ def build_state(session: Session, outlet: m.Outlet, day: date, published: m.Plan
                 now: datetime, travel: TravelProvider | None = None) -> ReoptState:
     """The problem the job solves at ``now``, warm-started from ``published``."""
     provider = travel_provider(outlet, travel)
-    base = build_problem(session, outlet, day, now=now, travel=provider)
+    base = build_problem(session, outlet, day, now=now, travel=provider,
+                         release_absent_commitments=True)
     return _StateBuilder(session, base, published, now, provider).build()
 
 
@@ -274,11 +301,17 @@ class _StateBuilder:
             else:
                 excluded.append(item)
         by_code = {t.id: t for t in technicians}
-        ordered = [self.with_promises(visits[code], by_code) for code in
-                   [v.id for v in self.problem.visits] + sorted(set(visits) - {
-                       v.id for v in self.problem.visits})]
         old_routes, old_starts = _published_routes(self.published, set(visit_ids))
-        relaxed = self.unkeepable(ordered, technicians) | self.already_moved(ordered, old_starts)
+        old_technician = {code: tech for tech, codes in old_routes.items() for code in codes}
+        released = self.handed_over(visits.values(), old_technician, by_code)
+        # In the problem's order, then the promises added back; a visit left "on site" behind
+        # a later one is gone (see ``technician``).
+        codes = [v.id for v in self.problem.visits if v.id in visits] + sorted(
+            set(visits) - {v.id for v in self.problem.visits})
+        ordered = [self.with_promises(visits[code], by_code, code in released)
+                   for code in codes]
+        relaxed = (self.unkeepable(ordered, technicians) | self.already_moved(ordered, old_starts)
+                   | self.left_out(ordered))
         ordered = [relax(v, self.now_s, self.agreed(v.id)) if v.id in relaxed else v
                    for v in ordered]
         problem = self.problem_with(technicians, ordered)
@@ -286,8 +319,10 @@ class _StateBuilder:
         planning = replace(self.base, problem=problem, visit_ids=visit_ids,
                            places=tuple(self.places), initial_routes=warm or None,
                            excluded=tuple(excluded))
+        promised = frozenset(v.id for v in ordered
+                             if not v.locked and is_agreed(self.rows[v.id]))
         return ReoptState(planning, self.now_s, frozenset(relaxed), old_routes, old_starts,
-                          frozenset(self.overrunning))
+                          frozenset(self.overrunning), promised, frozenset(released))
 
     # -- technicians ----------------------------------------------------------------------
 
@@ -301,25 +336,41 @@ class _StateBuilder:
         for stale in on_site[:-1]:
             # Nobody is on two sites: an earlier visit left "on site" is over in all but name.
             del visits[stale.id]
+        taken, lunch_until = self.breaks_taken(tech)
         if on_site:
             start, location = self.on_site(tech, on_site[-1], visits)
             free = start + tech.service_time(visits[on_site[-1].id])
         else:
-            start, location = max(tech.shift_start, self.now_s), self.position(tech)
+            location, since = self.position(tech)
+            # Free since they were last seen there; on their way since the plan's departure
+            # when that has passed (travel already under way is not added again from now).
+            start = max(tech.shift_start, since, lunch_until,
+                        min(self.now_s, self.planned_departure(tech)))
             free = start
         for visit in live:
             if self.rows[visit.id].status == m.VisitStatus.EN_ROUTE:
-                # En route: the next stop, whenever they get there.
+                # En route: the next stop, whenever they get there (not before now).
                 visits[visit.id] = replace(visit, pinned_start=TimeWindow(
-                    free, free + OPEN_END), **_promise_lateness(self, visit))
+                    max(free, self.now_s), max(free, self.now_s) + OPEN_END),
+                    **_promise_lateness(self, visit))
         latest_end = tech.latest_end
         shift_end = max(tech.shift_end, start)
         return replace(
             tech, start_location=location, shift_start=start, shift_end=shift_end,
             max_overtime=max(0, latest_end - shift_end),
-            breaks=tuple(b for b in (_break_from(b, max(start, self.now_s)) for b in tech.breaks)
+            breaks=tuple(b for b in (_break_from(b, max(start, self.now_s), free)
+                                     for b in sorted(tech.breaks, key=lambda b: b.earliest)[taken:])
                          if b is not None and b.latest + b.duration <= max(latest_end, shift_end)),
             max_visits=self.visits_left(tech))
+
+    def breaks_taken(self, tech: SolverTechnician) -> tuple[int, int]:
+        """How many breaks the technician has taken or is taking by the published plan (those
+        it starts before ``now``), and when one under way ends (0 when none is)."""
+        tech_id = self.base.technician_ids[tech.id]
+        started = [s for s in self.published.stops if s.kind == m.StopKind.BREAK
+                   and s.technician_id == tech_id and s.start_at <= self.now]
+        until = max((to_seconds(s.end_at, self.base.epoch) for s in started), default=0)
+        return len(started), until if until > self.now_s else 0
 
     def on_site(self, tech: SolverTechnician, visit: SolverVisit,
                 visits: dict[str, SolverVisit]) -> tuple[int, int]:
@@ -337,14 +388,41 @@ class _StateBuilder:
                                    pinned_start=TimeWindow(started, started))
         return started, visit.location
 
-    def position(self, tech: SolverTechnician) -> int:
-        """The place the technician last reported today (before ``now``), else their start."""
-        row = self.session.get(m.Technician, self.base.technician_ids[tech.id])
+    def position(self, tech: SolverTechnician) -> tuple[int, int]:
+        """(place, since when) the technician was last known to be today before ``now``: the
+        place they last reported, or the visit they last left, whichever is later; else their
+        start place at the start of their shift."""
+        tech_id = self.base.technician_ids[tech.id]
+        since, point = tech.shift_start, None  # point: (lat, lon) when not the start place
+        for stop in self.published.stops:
+            visit = stop.visit
+            if stop.technician_id == tech_id and visit is not None \
+                    and visit.status in LEFT_VISITS and visit.actual_end is not None \
+                    and visit.actual_end <= self.now \
+                    and to_seconds(visit.actual_end, self.base.epoch) > since:
+                since = to_seconds(visit.actual_end, self.base.epoch)
+                point = (visit.ticket.customer.lat, visit.ticket.customer.lon)
+        row = self.session.get(m.Technician, tech_id)
         seen = row.last_seen_at if row is not None else None
-        if row is None or row.last_lat is None or row.last_lon is None or seen is None \
-                or not self.base.epoch <= seen <= self.now:
-            return tech.start_location
-        return self.place(row.last_lat, row.last_lon)
+        if row is not None and row.last_lat is not None and row.last_lon is not None \
+                and seen is not None and self.base.epoch <= seen <= self.now \
+                and to_seconds(seen, self.base.epoch) >= since:
+            since, point = to_seconds(seen, self.base.epoch), (row.last_lat, row.last_lon)
+        place = tech.start_location if point is None else self.place(*point)
+        return place, max(0, since)
+
+    def planned_departure(self, tech: SolverTechnician) -> int:
+        """When the published plan has the technician set off for their next open visit
+        (``now`` when it has none)."""
+        tech_id = self.base.technician_ids[tech.id]
+        upcoming = [s for s in self.published.stops
+                    if s.technician_id == tech_id and s.kind == m.StopKind.VISIT
+                    and s.visit is not None and s.visit.status in (m.VisitStatus.PLANNED,
+                                                                   m.VisitStatus.EN_ROUTE)]
+        if not upcoming:
+            return self.now_s
+        nxt = min(upcoming, key=lambda s: s.start_at)
+        return to_seconds(nxt.arrival_at, self.base.epoch) - nxt.travel_seconds
 
     def place(self, lat: float, lon: float) -> int:
         """The matrix index of a point, adding it when new."""
@@ -380,17 +458,48 @@ class _StateBuilder:
         return (to_seconds(row.agreed_start, self.base.epoch),
                 to_seconds(row.agreed_end, self.base.epoch))
 
-    def with_promises(self, visit: SolverVisit,
-                      technicians: Mapping[str, SolverTechnician]) -> SolverVisit:
-        """A confirmed visit outweighs any urgent one and keeps its committed technician."""
+    def with_promises(self, visit: SolverVisit, technicians: Mapping[str, SolverTechnician],
+                      released: bool = False) -> SolverVisit:
+        """A confirmed visit outweighs any urgent one and keeps its committed technician,
+        unless that commitment is ``released`` (a handover under way)."""
         row = self.rows[visit.id]
         if visit.locked or not is_agreed(row):
             return visit
-        changes: dict[str, Any] = {"priority": max(visit.priority, CONFIRMED_PRIORITY)}
+        changes: dict[str, Any] = {"priority": max(visit.priority, PROMISE_PRIORITY)}
         committed = self.tech_codes.get(keeps_technician(row) or -1)
-        if visit.pinned_technician is None and committed in technicians:
+        if released:
+            changes["pinned_technician"] = None
+        elif visit.pinned_technician is None and committed in technicians:
             changes["pinned_technician"] = committed
         return replace(visit, **changes)
+
+    def commitment_only(self, visit: SolverVisit) -> bool:
+        """Whether the visit's technician is bound only by the customer's promise (no
+        dispatcher's pin, not under way): a handover, with consent, may release it."""
+        row = self.rows[visit.id]
+        return (not visit.locked and row.pinned_technician_id is None
+                and keeps_technician(row) is not None)
+
+    def handed_over(self, visits: Iterable[SolverVisit], old_technician: Mapping[str, str],
+                    technicians: Mapping[str, SolverTechnician]) -> set[str]:
+        """Promises whose committed technician is away, or that the published plan already gives
+        to another technician: the handover is being agreed, they are not pinned back."""
+        released = set()
+        for visit in visits:
+            if not self.commitment_only(visit):
+                continue
+            committed = self.tech_codes.get(keeps_technician(self.rows[visit.id]) or -1)
+            planned = old_technician.get(visit.id)
+            if committed not in technicians or (planned is not None and planned != committed):
+                released.add(visit.id)
+        return released
+
+    def left_out(self, visits: Iterable[SolverVisit]) -> set[str]:
+        """Confirmed visits the published plan leaves unassigned: that promise is already
+        broken, it is served late rather than left out again."""
+        unassigned = {u.visit_id for u in self.published.unassigned}
+        return {v.id for v in visits if not v.locked and is_agreed(self.rows[v.id])
+                and self.rows[v.id].id in unassigned}
 
     def unkeepable(self, visits: Iterable[SolverVisit],
                    technicians: Sequence[SolverTechnician]) -> set[str]:
@@ -468,8 +577,7 @@ def relax(visit: SolverVisit, now_s: int, agreed: tuple[int, int]) -> SolverVisi
     agreed_start, agreed_end = agreed
     return replace(visit, windows=(TimeWindow(max(now_s, agreed_start), now_s + OPEN_END),),
                    pinned_start=None, due=max(0, agreed_end),
-                   lateness_cost=RELAXED_LATENESS_COST,
-                   priority=max(visit.priority, CONFIRMED_PRIORITY))
+                   lateness_cost=RELAXED_LATENESS_COST, priority=LATE_PROMISE_PRIORITY)
 
 
 def _promise_lateness(builder: _StateBuilder, visit: SolverVisit) -> dict[str, Any]:
@@ -482,10 +590,12 @@ def _promise_lateness(builder: _StateBuilder, visit: SolverVisit) -> dict[str, A
             "lateness_cost": RELAXED_LATENESS_COST}
 
 
-def _break_from(brk: Break, earliest: int) -> Break | None:
-    """The break as it can still be taken from ``earliest`` on; None when its time is past."""
+def _break_from(brk: Break, earliest: int, busy_until: int) -> Break | None:
+    """The break as it can still be taken from ``earliest`` on: right after a visit on site
+    that runs past its latest start; None when its time is past."""
     start = max(brk.earliest, earliest)
-    return None if start > brk.latest else replace(brk, earliest=start)
+    latest = max(brk.latest, busy_until) if busy_until > earliest else brk.latest
+    return None if start > latest else replace(brk, earliest=start, latest=latest)
 
 
 def _visit_rows(session: Session, outlet_id: int, day: date) -> dict[str, m.Visit]:
@@ -523,9 +633,10 @@ class Decision:
     """Whether the candidate replaces the published plan, and why."""
 
     publish: bool
-    reason: str  # "old_plan_broken" | "better" | "not_better" | "breaks_promise"
+    reason: str  # "old_plan_broken" | "better" | "not_better" | "breaks_promise" | "no_change"
     old_objective: int | None
     new_objective: int
+    broken: tuple[str, ...] = ()  # technicians whose published route can no longer be kept
 
 
 @dataclass
@@ -575,6 +686,11 @@ class _Run:
                                plan_number=published.number, input_digest=digest)
         state, result = self.solve(state)
         decision = decide(state, result, published, self.threshold)
+        if decision.publish:
+            result = least_churn(state, result, self.threshold)
+            if decision.reason == "better" and not changes_anything(state, result,
+                                                                    self.threshold):
+                decision = replace(decision, publish=False, reason="no_change")
         # Writes only after the solve: SQLite would hold its write lock through it otherwise.
         self.closed_visit_tasks(outlet)
         if not decision.publish:
@@ -583,21 +699,26 @@ class _Run:
                                tasks_created=_task_count(self.session, self.outlet_id)
                                - tasks_before)
         plan = store_plan(self.session, state.planning, result, self.params,
-                          created_by=self.actor,
-                          input_digest=state.digest(_routes_in(result)))
+                          created_by=self.actor, input_digest=digest)
         plan.solver_stats = {**plan.solver_stats, "reoptimization": {
             "reason": decision.reason, "old_objective": decision.old_objective,
-            "new_objective": decision.new_objective, "relaxed": sorted(state.relaxed),
-            "now": self.now.isoformat()}}
-        _carry_finished(self.session, published, plan)
+            "new_objective": decision.new_objective, "broken": list(decision.broken),
+            "relaxed": sorted(state.relaxed),
+            "released": sorted(state.released), "now": self.now.isoformat()}}
+        _carry_finished(self.session, published, plan, self.now)
         db.flush(self.session)
         # A dispatcher's edit since the read wins: checked once the plan row holds the write lock.
         _check_versions(self.session, self.outlet_id, self.day, snapshot)
         publish_plan(self.session, plan, plan.version, actor=self.actor, now=self.now)
         tasks = derive_tasks(self.session, plan, now=self.now)
         changes = compare(published, plan, self.threshold)
-        self.rebook_tasks(outlet, changes.dropped)
+        self.rebook_tasks(plan, changes.dropped)
         queued = self.notify(plan, changes, tasks, state)
+        # The digest the next run will compute from what this run wrote (publishing commits
+        # technicians to promises, late promises stay relaxed): the same input is "unchanged".
+        plan.input_digest = build_state(self.session, outlet, self.day, plan, now=self.now,
+                                        travel=self.travel).digest()
+        db.flush(self.session)
         return self.report("published", plan_id=plan.id, plan_number=plan.number,
                            moved_visits=tuple(sorted(changes.moved)),
                            notifications_queued=queued, input_digest=digest,
@@ -607,28 +728,68 @@ class _Run:
     # -- solving --------------------------------------------------------------------------
 
     def solve(self, state: ReoptState) -> tuple[ReoptState, Result]:
-        """Solve; a promise the search could not keep is relaxed and the day solved again."""
-        first, second = _phase_params(self.params)
-        result = solve_input(state.planning, first)
+        """Solve with every promise strict; a promise the search could not keep is then served
+        late (its window relaxed), and one its committed technician cannot serve even late may
+        go to another capable technician (a handover to agree). Each step solves again from
+        the previous routes, with room made for the visits it concerns."""
+        budgets = _phase_params(self.params)
+        result = self.solve_from(state, state.planning.initial_routes, budgets[0],
+                                 _outranking(state.planning.problem))
+        for step, params in zip((self.relax_windows, self.release_technicians), budgets[1:]):
+            stepped, codes = step(state, result)
+            if codes:
+                state = stepped
+                result = self.solve_from(state, result.as_routes(), params, codes)
+        return state, result
+
+    def solve_from(self, state: ReoptState, routes: Mapping[str, Sequence[str]] | None,
+                   params: SolveParams, wanted: Iterable[str]) -> Result:
+        """Solve the state's problem warm-started from ``routes``, with room made for
+        ``wanted`` visits; the state keeps the published routes for the comparison."""
         problem = state.planning.problem
-        dropped = {u.visit for u in result.unassigned if u.visit in _promises(state)
-                   and problem.capable_technicians(problem.visits[problem.visit_index(u.visit)])}
-        if not dropped:
-            return state, result
-        rows = {code: self.session.get(m.Visit, vid)
-                for code, vid in state.planning.visit_ids.items() if code in dropped}
+        warm = make_room(problem, routes or {}, wanted, protected=state.promised)
+        return solve_input(replace(state.planning, initial_routes=warm or None), params)
+
+    def relax_windows(self, state: ReoptState, result: Result) -> tuple[ReoptState, set[str]]:
+        """The state with the promises the result leaves out served late if they must (those
+        some technician is able to do)."""
+        problem = state.planning.problem
+        codes = {u.visit for u in result.unassigned
+                 if u.visit in state.promised and u.visit not in state.relaxed
+                 and problem.capable_technicians(problem.visits[problem.visit_index(u.visit)])}
         epoch = state.planning.epoch
-        visits = tuple(
-            relax(v, state.now_s, (to_seconds(rows[v.id].agreed_start, epoch),  # type: ignore
-                                   to_seconds(rows[v.id].agreed_end, epoch)))  # type: ignore
-            if v.id in dropped else v for v in problem.visits)
-        relaxed_problem = Problem(durations=problem.durations, distances=problem.distances,
-                                  technicians=problem.technicians, visits=visits,
-                                  weights=problem.weights)
-        planning = replace(state.planning, problem=relaxed_problem,
-                           initial_routes=result.as_routes() or None)
-        relaxed_state = replace(state, planning=planning, relaxed=state.relaxed | dropped)
-        return relaxed_state, solve_input(planning, second)
+        rows = self.rows(state, codes)
+        visits = [relax(v, state.now_s, (to_seconds(rows[v.id].agreed_start, epoch),  # type: ignore[arg-type]
+                                         to_seconds(rows[v.id].agreed_end, epoch)))  # type: ignore[arg-type]
+                  if v.id in codes else v for v in problem.visits]
+        return _with_visits(state, visits, relaxed=codes), codes
+
+    def release_technicians(self, state: ReoptState,
+                            result: Result) -> tuple[ReoptState, set[str]]:
+        """The state with the late promises the result still leaves out free to go to another
+        capable technician, when only the customer's promise (no dispatcher's pin) binds them
+        to the committed one."""
+        problem = state.planning.problem
+        left = {u.visit for u in result.unassigned
+                if u.visit in state.relaxed and u.visit not in state.released}
+        rows = self.rows(state, left)
+        codes = set()
+        for code in left:
+            visit = problem.visits[problem.visit_index(code)]
+            row = rows[code]
+            others = [k for k in problem.capable_technicians(replace(visit, pinned_technician=None))
+                      if problem.technicians[k].id != visit.pinned_technician]
+            if visit.pinned_technician is not None and row.pinned_technician_id is None \
+                    and keeps_technician(row) is not None and others:
+                codes.add(code)
+        visits = [replace(v, pinned_technician=None) if v.id in codes else v
+                  for v in problem.visits]
+        return _with_visits(state, visits, released=codes), codes
+
+    def rows(self, state: ReoptState, codes: Iterable[str]) -> dict[str, m.Visit]:
+        """The visit rows of solver visit codes."""
+        return {code: self.session.get(m.Visit, state.planning.visit_ids[code])  # type: ignore[misc]
+                for code in codes}
 
     # -- tasks and notifications ----------------------------------------------------------
 
@@ -643,14 +804,24 @@ class _Run:
                            f"followup_call:{visit.id}:no_show",
                            {"reason": "no_show", "outcome": visit.outcome or ""})
 
-    def rebook_tasks(self, outlet: m.Outlet, visit_ids: Iterable[int]) -> None:
-        """A call to agree a new time with each customer whose visit the new plan leaves out."""
-        for visit_id in visit_ids:
+    def rebook_tasks(self, plan: m.Plan, dropped: Iterable[int]) -> None:
+        """A call to agree a new time with each customer whose visit the new plan leaves out
+        after the old one had it, and with each whose confirmed appointment it leaves out (the
+        plan's unassigned reason goes with it, for the dispatcher)."""
+        reasons = {u.visit_id: u for u in plan.unassigned}
+        promised = {u.visit_id for u in plan.unassigned
+                    if u.visit is not None and is_agreed(u.visit)}
+        for visit_id in sorted(set(dropped) | promised):
             visit = self.session.get(m.Visit, visit_id)
-            if visit is not None and visit.status == m.VisitStatus.PLANNED:
-                self.call_task(outlet, visit, m.TaskKind.CONFIRMATION_CALL,
-                               f"confirmation_call:{visit.id}:rebook:{self.day.isoformat()}",
-                               {"reason": "unassigned", "was_confirmed": is_agreed(visit)})
+            if visit is None or visit.status != m.VisitStatus.PLANNED:
+                continue
+            why = reasons.get(visit_id)
+            self.call_task(plan.outlet, visit, m.TaskKind.CONFIRMATION_CALL,
+                           f"confirmation_call:{visit.id}:rebook:{self.day.isoformat()}",
+                           {"reason": "unassigned", "was_confirmed": is_agreed(visit),
+                            "reason_code": why.reason_code if why else "",
+                            "reason_zh": why.reason_zh if why else "",
+                            "reason_en": why.reason_en if why else ""})
 
     def call_task(self, outlet: m.Outlet, visit: m.Visit, kind: m.TaskKind, key: str,
                   payload: dict[str, Any]) -> None:
@@ -717,17 +888,33 @@ class _Run:
         return 1
 
 
-#: Of a run's time limit, the share of the first solve; a second solve (only when a promise has
-#: to be relaxed) starts from the first one's routes and gets the rest.
-FIRST_SOLVE_SHARE = 0.7
+#: Of a run's time limit, the shares of its solves: every promise strict; then (only when a
+#: promise had to be left out) late promises allowed; then (rarer still) handovers allowed.
+PHASE_SHARES = (0.6, 0.25, 0.15)
 
 
-def _phase_params(params: SolveParams) -> tuple[SolveParams, SolveParams]:
-    """The parameters of the first and the second solve of a run, within its time limit."""
+def _phase_params(params: SolveParams) -> tuple[SolveParams, ...]:
+    """The parameters of each solve of a run, within its time limit."""
     if params.time_limit is None:
-        return params, params
-    return (replace(params, time_limit=params.time_limit * FIRST_SOLVE_SHARE),
-            replace(params, time_limit=params.time_limit * (1 - FIRST_SOLVE_SHARE)))
+        return tuple(params for _ in PHASE_SHARES)
+    return tuple(replace(params, time_limit=params.time_limit * share) for share in PHASE_SHARES)
+
+
+def _outranking(problem: Problem) -> list[str]:
+    """Visits that may bump ordinary ones: emergencies and promises (not those under way)."""
+    return [v.id for v in problem.visits if v.priority >= EMERGENCY_PRIORITY and not v.locked]
+
+
+def _with_visits(state: ReoptState, visits: Sequence[SolverVisit], *,
+                 relaxed: Iterable[str] = (), released: Iterable[str] = ()) -> ReoptState:
+    """The state with its problem's visits replaced, and more promises relaxed or released."""
+    problem = state.planning.problem
+    changed = Problem(durations=problem.durations, distances=problem.distances,
+                      technicians=problem.technicians, visits=tuple(visits),
+                      weights=problem.weights)
+    return replace(state, planning=replace(state.planning, problem=changed),
+                   relaxed=state.relaxed | frozenset(relaxed),
+                   released=state.released | frozenset(released))
 
 
 #: A delay is announced at least this long before the promised time (DOMAIN: 15 minutes).
@@ -738,42 +925,141 @@ def decide(state: ReoptState, result: Result, published: m.Plan,
            threshold: timedelta) -> Decision:
     """Publish when the published plan can no longer be kept, or when the candidate is better
     by more than ``MIN_GAIN`` and keeps every promise the published plan keeps."""
-    problem = state.planning.problem
     new_total = int(result.objective["total"])
-    warm = state.planning.initial_routes or {}
-    old = RoutingEngine(problem).evaluate(warm) if warm else None
-    if _old_plan_broken(state, old, threshold):
-        return Decision(True, "old_plan_broken",
-                        None if old is None else int(old.objective["total"]), new_total)
-    assert old is not None or not state.old_routes
-    old_total = int(old.objective["total"]) if old is not None else new_total
+    old = replay_published(state, threshold)
+    if old.broken:
+        return Decision(True, "old_plan_broken", None, new_total, tuple(sorted(old.broken)))
+    old_total = int(old.objective["total"])
     if new_total >= old_total - MIN_GAIN:
         return Decision(False, "not_better", old_total, new_total)
-    if old is not None and _kept_promises(state, old.routes) - _kept_promises(state,
-                                                                              result.routes):
+    if _kept_promises(state, old.routes) - _kept_promises(state, result.routes):
         return Decision(False, "breaks_promise", old_total, new_total)
     return Decision(True, "better", old_total, new_total)
 
 
-def _old_plan_broken(state: ReoptState, old: Any, threshold: timedelta) -> bool:
-    """Whether a visit of the published plan is now infeasible there or slips past the
-    threshold (its technician is absent, an overrun pushes it late, ...)."""
-    planned = {code for codes in state.old_routes.values() for code in codes}
-    if not planned:
-        return False
-    if old is None:
-        return True
-    starts = {s.visit: s.start for r in old.routes for s in r.stops}
-    if planned - set(starts):
-        return True
+@dataclass(frozen=True)
+class Replay:
+    """The published plan's routes as they would go from ``now``: the same visits in the same
+    order, each at its earliest feasible time; the technicians whose route can no longer be
+    kept (a rule broken, a visit no longer theirs or no longer to make, or a start slipping
+    past the threshold); and, when none is, the objective the routes make in the problem."""
+
+    routes: tuple[Route, ...]  # the routes that can still be made (maybe later)
+    broken: frozenset[str]  # technicians whose route cannot be made, or not on time
+    objective: Mapping[str, int]
+
+
+def replay_published(state: ReoptState, threshold: timedelta) -> Replay:
+    """The published routes timed from ``now`` by the forward scheduler (the earliest feasible
+    timing: the same whatever a search would pick), and which of them are broken."""
+    problem = held(state.planning.problem, state.old_starts)
     slack = int(threshold.total_seconds())
-    return any(starts[code] > state.old_starts[code] + slack for code in planned)
+    routes, broken = [], set()
+    for tech_id, codes in sorted(state.old_routes.items()):
+        timed = _replayed_route(problem, tech_id, codes)
+        if timed is not None:
+            routes.append(timed)
+        if timed is None or any(stop.start > state.old_starts[stop.visit] + slack
+                                for stop in timed.stops):
+            broken.add(tech_id)
+    placed = {stop.visit for route in routes for stop in route.stops}
+    unassigned = [v.id for v in problem.visits if v.id not in placed]
+    objective = {} if broken else objective_terms(problem, routes, unassigned)
+    return Replay(tuple(routes), frozenset(broken), objective)
+
+
+def held(problem: Problem, starts: Mapping[str, int]) -> Problem:
+    """The problem with each visit of ``starts`` starting no earlier than that (the time the
+    customer was told): a route kept as it was is not moved earlier either."""
+    visits = tuple(_not_before(v, starts[v.id]) if v.id in starts and not v.locked else v
+                   for v in problem.visits)
+    return Problem(durations=problem.durations, distances=problem.distances,
+                   technicians=problem.technicians, visits=visits, weights=problem.weights)
+
+
+def _not_before(visit: SolverVisit, start: int) -> SolverVisit:
+    """The visit with its start windows cut at ``start`` (kept whole if none reaches it)."""
+    windows = visit.windows or (TimeWindow(0, start + OPEN_END),)
+    later = tuple(TimeWindow(max(w.start, start), w.end) for w in windows if w.end >= start)
+    return replace(visit, windows=later) if later else visit
+
+
+def _replayed_route(problem: Problem, tech_id: str, codes: Sequence[str]) -> Route | None:
+    """The technician's published visits timed from now; None when they cannot be kept."""
+    try:
+        tech = problem.technicians[problem.technician_index(tech_id)]
+        visits = [problem.visits[problem.visit_index(code)] for code in codes]
+    except KeyError:
+        return None  # the technician is off, or a visit is no longer to plan
+    if any(not tech.can_do(v) or v.pinned_technician not in (None, tech.id) for v in visits):
+        return None
+    timed = schedule_route(problem, tech, visits)
+    return timed.to_route() if timed.feasible else None
+
+
+def least_churn(state: ReoptState, result: Result, threshold: timedelta) -> Result:
+    """The plan to publish: the published routes kept wherever they can still be made (if
+    later, in the same order), the candidate's routes for the technicians whose route cannot
+    be made any more, the visits left over placed where they fit (room made for emergencies
+    and promises); the candidate itself only when it is better than that by more than
+    ``MIN_GAIN`` plus ``MOVE_COST`` for each visit it moves beyond (re-planning the whole day
+    for less only churns people's lists)."""
+    # Imported here, like planning's solve: the solver stack is heavy.
+    from solver.engine import RoutingEngine
+    from solver.solve import assemble
+
+    replay = replay_published(state, threshold)
+    kept = {r.technician: r.visit_ids for r in replay.routes}
+    taken = {code for codes in kept.values() for code in codes}
+    routes = dict(kept)
+    for route in result.routes:
+        if route.technician not in kept:
+            routes[route.technician] = tuple(c for c in route.visit_ids if c not in taken)
+    routes = make_room(state.planning.problem, routes, _outranking(state.planning.problem),
+                       protected=state.promised)
+    # Routes kept as they were keep their told times too (none moved earlier).
+    problem = held(state.planning.problem,
+                   {code: state.old_starts[code] for tech, codes in kept.items()
+                    if routes.get(tech) == codes for code in codes})
+    outcome = RoutingEngine(problem).constructed_outcome(routes)
+    if outcome is None:
+        return result
+    extra = len(_moved_between(outcome.routes, result.routes, threshold))
+    if int(result.objective["total"]) < \
+            int(outcome.objective["total"]) - MIN_GAIN - MOVE_COST * extra:
+        return result
+    return assemble(problem, outcome, {**result.stats, "winner": "least_churn",
+                                       "candidate_objective": int(result.objective["total"])})
+
+
+def changes_anything(state: ReoptState, result: Result, threshold: timedelta) -> bool:
+    """Whether the plan would change anything for anybody against the published one: a visit
+    served or left out, with another technician, or moved by more than the threshold."""
+    old = {code: (tech, state.old_starts[code]) for tech, codes in state.old_routes.items()
+           for code in codes}
+    new = {s.visit: (r.technician, s.start) for r in result.routes for s in r.stops}
+    slack = int(threshold.total_seconds())
+    return old.keys() != new.keys() or any(
+        old[code][0] != new[code][0] or abs(old[code][1] - new[code][1]) > slack
+        for code in new)
+
+
+def _moved_between(a: Sequence[Route], b: Sequence[Route], threshold: timedelta) -> set[str]:
+    """Visits planned differently by two sets of routes: on one only, with another
+    technician, or starting further apart than the threshold."""
+    def stops(routes: Sequence[Route]) -> dict[str, tuple[str, int]]:
+        return {s.visit: (r.technician, s.start) for r in routes for s in r.stops}
+
+    first, second = stops(a), stops(b)
+    slack = int(threshold.total_seconds())
+    return {code for code in set(first) | set(second)
+            if code not in first or code not in second or first[code][0] != second[code][0]
+            or abs(first[code][1] - second[code][1]) > slack}
 
 
 def _promises(state: ReoptState) -> set[str]:
-    """Confirmed visits still held to their agreed window (not locked, not relaxed)."""
-    return {v.id for v in state.planning.problem.visits
-            if v.priority >= CONFIRMED_PRIORITY and not v.locked and v.id not in state.relaxed}
+    """Confirmed visits still held to their agreed window (not under way, not relaxed)."""
+    return set(state.promised - state.relaxed)
 
 
 def _kept_promises(state: ReoptState, routes: Iterable[Any]) -> set[str]:
@@ -836,20 +1122,16 @@ def _changed_lists(before: Iterable[m.PlanStop], after: Iterable[m.PlanStop],
     return changed
 
 
-def _routes_in(result: Result) -> dict[str, tuple[str, ...]]:
-    """The candidate's routes as the next run's warm start will read them back."""
-    return {tech: codes for tech, codes in
-            ((r.technician, tuple(r.visit_ids)) for r in result.routes) if codes}
-
-
 _RENUMBER_OFFSET = 100_000
 
 
-def _carry_finished(session: Session, old: m.Plan, new: m.Plan) -> None:
-    """Keep the day's finished visits on the new plan, ahead of each technician's route."""
+def _carry_finished(session: Session, old: m.Plan, new: m.Plan, now: datetime) -> None:
+    """Keep the day's finished visits, and the breaks taken (begun before ``now``), on the new
+    plan, ahead of each technician's route."""
     finished = [s for s in sorted(old.stops, key=lambda s: (s.technician_id, s.sequence))
-                if s.kind == m.StopKind.VISIT and s.visit is not None
-                and s.visit.status in FINISHED_VISITS]
+                if (s.kind == m.StopKind.VISIT and s.visit is not None
+                    and s.visit.status in FINISHED_VISITS)
+                or (s.kind == m.StopKind.BREAK and s.start_at <= now)]
     if not finished:
         return
     ahead: dict[int, int] = {}

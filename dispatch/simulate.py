@@ -60,7 +60,8 @@ CALL_KINDS = frozenset({K.RECONFIRM_CALL, K.DELAY_NOTICE, K.CONSENT_REQUEST, K.H
 NO_SHOW_WAIT = timedelta(minutes=10)
 #: A delay notice counts as in time when sent at least this long before the agreed time.
 DELAY_LEAD = timedelta(minutes=15)
-FINISHED = frozenset({S.DONE, S.NO_SHOW, S.NOT_FINISHED, S.CANCELLED})
+#: New requests are offered windows ending by this local time at the latest.
+LATEST_WINDOW_END = time(20, 0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -504,7 +505,7 @@ class _Day:
                               symptom="紧急故障 / urgent fault" if urgent else "")
         visit = create_request(session, outlet, ticket.customer, ticket.product, request,
                                actor=ACTOR, now=item.at)
-        close = self.local(outlet.timezone, self.settings.end)
+        close = self.local(outlet.timezone, LATEST_WINDOW_END)
         if urgent:
             start, end = item.at, min(item.at + timedelta(hours=4), close)
             self.emergencies.append(visit.id)

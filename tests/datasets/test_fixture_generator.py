@@ -303,15 +303,31 @@ def test_warranties_in_and_out_of_date(qingdao: Dataset) -> None:
     assert inside >= 20 and outside >= 20
 
 
+#: name: (least, most) share of the working technicians' hours that service time needs.
+DEMAND_SHARE = {"tiny": (0.25, 0.8), "qingdao": (0.5, 0.7), "metro": (0.6, 0.8)}
+
+
 def test_demand_is_tight_but_plannable(any_dataset: Dataset) -> None:
-    """Service time needs at most 80 % of the working technicians' hours (travel needs the
-    rest) and at least 30 % of it (25 % for tiny, a light day checkable by hand)."""
+    """Service time needs 50-70 % of qingdao's working hours (a day the outlets can mostly
+    serve: travel and waiting need the rest), 60-80 % of metro's (ten visits a technician) and
+    25-80 % of tiny's (a light day checkable by hand)."""
     shifts = {s.technician_code: s for s in any_dataset.shifts}
     hours = sum((shifts[t.code].ends_at - shifts[t.code].starts_at).total_seconds() / 60
                 - shifts[t.code].lunch_minutes for t in working_technicians(any_dataset))
     demand = sum(v.duration_minutes for v in any_dataset.visits)
-    floor = 0.25 if any_dataset.name == "tiny" else 0.3
-    assert floor <= demand / hours <= 0.8
+    least, most = DEMAND_SHARE[any_dataset.name]
+    assert least <= demand / hours <= most
+
+
+def test_bookings_follow_the_crews_skills(qingdao: Dataset) -> None:
+    """Each outlet books mostly work many of its technicians can do: on average a visit can be
+    done by at least a quarter of the outlet's working crew."""
+    crews: dict[str, list[fixtures.Technician]] = {}
+    for tech in working_technicians(qingdao):
+        crews.setdefault(tech.outlet_code, []).append(tech)
+    shares = [sum(can_do(t.skills, v.required_skills) for t in crews[v.outlet_code])
+              / len(crews[v.outlet_code]) for v in qingdao.visits]
+    assert sum(shares) / len(shares) >= 0.25
 
 
 def test_users_cover_every_role(any_dataset: Dataset) -> None:

@@ -12,7 +12,8 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
@@ -64,7 +65,7 @@ def redis_unavailable_reason() -> str | None:
 
 
 @pytest.fixture
-def redis_url() -> str:
+def redis_url() -> Iterator[str]:
     """The test's Redis database, flushed; skipped (or failed when required) without Redis."""
     import redis
 
@@ -74,8 +75,10 @@ def redis_url() -> str:
             pytest.fail(f"{reason} (DISPATCH_REQUIRE_REDIS=1)", pytrace=False)
         print(f"skipping: {reason}")
         pytest.skip(reason)
-    redis.Redis.from_url(REDIS_URL).flushdb()
-    return REDIS_URL
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    yield REDIS_URL
+    client.flushdb()  # nothing a test queued may reach another test's workers
 
 
 def small_city(visits_per_outlet: int = 6, technicians_per_outlet: int = 3) -> fixtures.Dataset:
@@ -125,7 +128,8 @@ class Workers:
     """Two `dispatch worker` subprocesses, each in its own process group."""
 
     def __init__(self, database_url: str, broker: str, tmp_path: Path) -> None:
-        self.names = ["fanout-a@test", "fanout-b@test"]
+        run = uuid.uuid4().hex[:8]  # a worker left over from another run cannot pose as ours
+        self.names = [f"fanout-a-{run}@test", f"fanout-b-{run}@test"]
         self.app = make_celery(broker, database_url)
         self.logs = [tmp_path / f"{name.split('@')[0]}.log" for name in self.names]
         self.procs = [spawn_worker(database_url, broker, name, log=log)
@@ -142,11 +146,12 @@ class Workers:
         return [int(task["worker_pid"]) for tasks in replies.values() for task in tasks
                 if task.get("name") == TASK_NAME and task.get("worker_pid")]
 
-    def deliveries(self) -> int:
-        """How many task messages the workers received, per their logs."""
+    def deliveries(self, task_ids: Iterable[str]) -> int:
+        """How many times the workers received the given tasks, per their logs."""
+        wanted = {f"Task {TASK_NAME}[{task_id}] received" for task_id in task_ids}
         return sum(1 for path in self.logs
                    for line in path.read_text(errors="replace").splitlines()
-                   if f"Task {TASK_NAME}[" in line and line.rstrip().endswith("received"))
+                   if any(line.rstrip().endswith(w) for w in wanted))
 
     def stop(self) -> None:
         """Stop both workers: politely, then by force."""
@@ -235,7 +240,8 @@ def test_task_of_a_killed_worker_is_redelivered_and_completes(workers_on,
     assert killed
     assert sorted(r.outlet_id for r in reports) == sorted(outlet_ids)
     assert {r.status for r in reports} <= FINISHED_STATUSES
-    assert workers.deliveries() == len(outlet_ids) + 1  # the killed task's message came back
+    # The killed task's message came back once; every other task was received once.
+    assert workers.deliveries(runner.task_ids.values()) == len(outlet_ids) + 1
 
 
 def kill_a_running_task(workers: Workers) -> int:
@@ -282,6 +288,7 @@ def test_a_runner_without_workers_times_out_with_a_clear_error(redis_url: str) -
         with pytest.raises(FanoutError) as caught:
             runner([7, 8], DAY, now=mid_morning(), params=SolveParams(time_limit=1.0))
     finally:
+        app.control.purge()
         app.close()
     assert "7, 8" in caught.value.message_en and "dispatch worker" in caught.value.message_en
     assert "7, 8" in caught.value.message_zh

@@ -185,3 +185,28 @@ def test_report_round_trips_through_a_dict() -> None:
     """A report sent through a task queue as a dict comes back equal."""
     report = RunReport(1, DAY, "published", 3, 2, (5, 7), 2, 4, "abc", 1.5)
     assert RunReport.from_dict(report.as_dict()) == report
+
+
+def test_penalties_rank_kept_promises_then_late_ones_then_emergencies_then_the_rest() -> None:
+    """Leaving a visit out costs most for a promise still keepable, then for a late promise,
+    then for an emergency, then for any ordinary visit (each with an SLA due today or not)."""
+    import numpy as np
+
+    from dispatch.reoptimize import EMERGENCY_PRIORITY, LATE_PROMISE_PRIORITY, PROMISE_PRIORITY
+    from solver import Problem, Technician, Visit
+    from solver.engine import visit_penalty
+
+    problem = Problem(durations=np.zeros((1, 1)), distances=np.zeros((1, 1)),
+                      technicians=(Technician("T", 0, 0, 0, 36_000),), visits=())
+
+    def cheapest(priority: int) -> int:
+        return min(visit_penalty(problem, Visit("v", 0, 60, priority=priority, due=due))
+                   for due in (None, 3600))
+
+    def dearest(priority: int) -> int:
+        return max(visit_penalty(problem, Visit("v", 0, 60, priority=priority, due=due))
+                   for due in (None, 3600))
+
+    assert cheapest(PROMISE_PRIORITY) > dearest(LATE_PROMISE_PRIORITY)
+    assert cheapest(LATE_PROMISE_PRIORITY) > dearest(EMERGENCY_PRIORITY)
+    assert cheapest(EMERGENCY_PRIORITY) > dearest(EMERGENCY_PRIORITY - 1)

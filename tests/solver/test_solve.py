@@ -83,7 +83,7 @@ def test_portfolio_of_two_workers_keeps_the_best(
     problem, _ = small_day
     result = checked(problem, solve(problem, replace(PARAMS, workers=2)))
     objectives = result.stats["objectives"]
-    assert {"pyvrp+ortools", "pyvrp+ortools:seed2"} <= set(objectives)  # type: ignore[arg-type]
+    assert len(set(objectives) - {"constructed"}) == 2  # type: ignore[arg-type]
     assert result.objective["total"] == min(objectives.values())  # type: ignore[union-attr]
 
 

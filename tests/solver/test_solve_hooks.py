@@ -14,7 +14,7 @@ from solver.engine import RoutingEngine
 from solver.model import Problem
 from solver.params import SolveParams
 from solver.result import Result
-from solver.solve import solve
+from solver.solve import recipes_for, solve
 from tests.solver.helpers import line_problem, synthetic_day, visit
 
 PARAMS = SolveParams(time_limit=None, solution_limit=10, seed=3)
@@ -113,3 +113,15 @@ def test_day_without_technicians_leaves_required_visits_out_too() -> None:
     assert {u.code for u in result.unassigned} == {"no_technician"}
     assert all(u.message_en and u.message_zh for u in result.unassigned)
     assert result.routes == () and calls == [1.0]
+
+
+def test_second_worker_is_ortools_alone_when_pyvrp_cannot_see_breaks(day: Problem) -> None:
+    """On a day with lunch breaks (which PyVRP only approximates) the two workers are PyVRP
+    started and OR-Tools alone; without breaks, two PyVRP seeds."""
+    two = replace(PARAMS, workers=2)
+    assert [r.name for r in recipes_for(day, two)] == ["pyvrp+ortools",
+                                                       "ortools:path_cheapest_arc"]
+    no_breaks = Problem(day.durations, day.distances,
+                        tuple(replace(t, breaks=()) for t in day.technicians), day.visits)
+    assert [r.name for r in recipes_for(no_breaks, two)] == ["pyvrp+ortools",
+                                                             "pyvrp+ortools:seed2"]
