@@ -38,7 +38,6 @@ from dispatch.travel import GreatCircleProvider
 from solver import Break, Problem, SolveParams, Technician, TimeWindow, Visit, solve
 from solver.check import check_result
 from solver.engine import kpis_of, objective_terms
-from solver.model import Problem as _Problem
 from solver.result import Result, Unassigned
 from solver.schedule import schedule_route
 
@@ -112,7 +111,7 @@ def outlet_problem(dataset: fixtures.Dataset, outlet: fixtures.Outlet) -> Proble
         visits.append(_visit(row, ticket, epoch, place(customer.lat, customer.lon)))
     provider = GreatCircleProvider(speed_kmh=outlet.speed_kmh, detour_factor=outlet.detour_factor)
     durations, distances = provider.matrices(list(places))
-    return _Problem(durations, distances, tuple(technicians), tuple(visits))
+    return Problem(durations, distances, tuple(technicians), tuple(visits))
 
 
 def _technician(tech: fixtures.Technician, shift: fixtures.TechnicianShift, epoch: object,
@@ -207,7 +206,7 @@ def solve_ours(outlet: str, problem: Problem, budget: float, threads: int) -> Ru
 
 def vroom_model(problem: Problem) -> Problem:
     """The problem as VROOM sees it: no SLA due times and no overtime."""
-    return _Problem(problem.durations, problem.distances,
+    return Problem(problem.durations, problem.distances,
                     tuple(replace(t, max_overtime=0) for t in problem.technicians),
                     tuple(replace(v, due=None) for v in problem.visits), problem.weights)
 
