@@ -5,13 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import click
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from dispatch import db
 from dispatch import models as m
 from dispatch.cli import database_url_option
-from dispatch.errors import NotFoundError, ValidationError
+from dispatch.errors import ValidationError
 from dispatch.timeutil import utc_to_local
 
 KIND_NAMES: dict[m.TaskKind, tuple[str, str]] = {
@@ -45,7 +43,7 @@ def tasks_command(ctx: click.Context, outlet_code: str, day_text: str, derive: b
     engine = db.make_engine(database_url_option(ctx))
     try:
         with db.session_scope(engine) as session:
-            outlet = _outlet(session, outlet_code)
+            outlet = m.find_outlet(session, outlet_code)
             day = parse_day(day_text, outlet.timezone)
             if derive:
                 plan = current_plan(session, outlet.id, day)
@@ -99,12 +97,6 @@ def format_task(task: m.Task, timezone: str) -> str:
         line += f"  ⚠ {task.flag_reason}"
     return line
 
-
-def _outlet(session: Session, code: str) -> m.Outlet:
-    outlet = session.scalar(select(m.Outlet).where(m.Outlet.code == code))
-    if outlet is None:
-        raise NotFoundError("outlet", code, "网点")
-    return outlet
 
 
 def _parse_now(text: str | None) -> datetime:

@@ -8,10 +8,11 @@ plan keeps it.
 
 from __future__ import annotations
 
+import dataclasses
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -25,6 +26,8 @@ from dispatch.timeutil import zone
 
 DEMO_URL = "http://127.0.0.1:5000"
 DEMO_ACTOR = "demo"
+#: Days after the demo day that get shifts (for booking), without visits.
+COMING_DAYS = 3
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ def _prepare(session: Session, dataset_name: str, day: date, seed: int, params: 
 
     dataset = fixtures.generate(dataset_name, day, seed)
     loaded = load_dataset(session, dataset)
+    _load_coming_shifts(session, dataset_name, day, seed)
     planned, kept = [], []
     for outlet_record in dataset.outlets:
         outlet = session.scalars(select(m.Outlet).where(m.Outlet.code == outlet_record.code)).one()
@@ -107,6 +111,16 @@ def _prepare(session: Session, dataset_name: str, day: date, seed: int, params: 
         planned.append(outlet.code)
     return DemoInfo(dataset_name, day, url, demo_logins(dataset), loaded, tuple(planned),
                     tuple(kept))
+
+
+def _load_coming_shifts(session: Session, dataset_name: str, day: date, seed: int) -> None:
+    """The technicians' shifts for the next days, so booking can offer those days too."""
+    from dispatch.loader import load_dataset
+
+    for ahead in range(1, COMING_DAYS + 1):
+        later = fixtures.generate(dataset_name, day + timedelta(days=ahead), seed)
+        load_dataset(session, dataclasses.replace(
+            later, customers=(), products=(), tickets=(), visits=(), users=()))
 
 
 def _has_published_plan(session: Session, outlet: m.Outlet, day: date) -> bool:

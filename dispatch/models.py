@@ -34,19 +34,21 @@ from sqlalchemy import (
     Time,
     UniqueConstraint,
     event,
+    select,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
     Mapper,
+    Session,
     declared_attr,
     mapped_column,
     relationship,
 )
 from sqlalchemy.types import TypeDecorator
 
-from dispatch.errors import ValidationError
+from dispatch.errors import NotFoundError, ValidationError
 
 # ---------------------------------------------------------------------------------------------
 # Enumerations
@@ -1133,3 +1135,13 @@ def _value_checker(entity: str, field: str, column_type: UTCDateTime | EnumText)
         return _aware_to_utc(value, label)
 
     return check
+
+
+def find_outlet(session: Session, outlet: Outlet | str) -> Outlet:
+    """The outlet itself, or the one with that code; NotFoundError when there is none."""
+    if isinstance(outlet, Outlet):
+        return outlet
+    found = session.scalar(select(Outlet).where(Outlet.code == outlet))
+    if found is None:
+        raise NotFoundError("outlet", outlet, "网点")
+    return found

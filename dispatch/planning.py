@@ -22,13 +22,13 @@ from sqlalchemy.orm import Session, selectinload
 from dispatch import config, db
 from dispatch import models as m
 from dispatch.confirmation import is_agreed, keeps_technician, planning_windows
-from dispatch.errors import ConflictError, NotFoundError, ValidationError
+from dispatch.errors import ConflictError, ValidationError
 from dispatch.timeutil import from_seconds, plan_epoch, to_seconds
 from dispatch.travel import TravelProvider, provider_for
 from solver import Break, Problem, Result, SolveParams, TimeWindow
 from solver import Technician as SolverTechnician
 from solver import Visit as SolverVisit
-from solver.jsonio import problem_to_json
+from solver.jsonio import json_ready, problem_to_json
 
 #: Technicians may work up to an hour past their shift, at a cost per second.
 MAX_OVERTIME_SECONDS = 3600
@@ -97,7 +97,7 @@ def build_problem(session: Session, outlet: m.Outlet | str, day: date, *,
     technician who is not working is left out for the dispatcher ("pinned_absent"), or with
     ``release_absent_commitments`` offered to any capable technician (a handover to agree).
     """
-    outlet = _outlet(session, outlet)
+    outlet = m.find_outlet(session, outlet)
     epoch = plan_epoch(day, outlet.timezone)
     now_s = None if now is None else max(0, to_seconds(now, epoch))
     places = _Places()
@@ -154,14 +154,6 @@ class _Places:
             self.points.append(point)
         return self.index[point]
 
-
-def _outlet(session: Session, outlet: m.Outlet | str) -> m.Outlet:
-    if isinstance(outlet, m.Outlet):
-        return outlet
-    found = session.scalar(select(m.Outlet).where(m.Outlet.code == outlet))
-    if found is None:
-        raise NotFoundError("outlet", outlet, "网点")
-    return found
 
 
 def travel_provider(outlet: m.Outlet, travel: TravelProvider | None = None) -> TravelProvider:
@@ -398,7 +390,7 @@ def plan_day(session: Session, outlet: m.Outlet | str, day: date, *,
              params: SolveParams | None = None, created_by: str = "system",
              now: datetime | None = None, travel: TravelProvider | None = None) -> m.Plan:
     """Solve the outlet-day and store the result as a new draft plan (flushed, not committed)."""
-    outlet = _outlet(session, outlet)
+    outlet = m.find_outlet(session, outlet)
     params = params or SolveParams()
     planning = build_problem(session, outlet, day, now=now, travel=travel)
     result = solve_input(planning, params)
@@ -414,7 +406,7 @@ def store_plan(session: Session, planning: PlanningInput, result: Result,
         number=_next_number(session, planning.outlet_id, planning.day),
         status=m.PlanStatus.DRAFT, created_by=created_by,
         kpis=_kpis(planning, result), objective={k: int(v) for k, v in result.objective.items()},
-        solver_stats={**_plain(result.stats), "params": asdict(params)},
+        solver_stats={**json_ready(result.stats), "params": asdict(params)},
         input_digest=input_digest,
     )
     plan.stops = _stops(planning, result)
@@ -473,11 +465,11 @@ def _stops(planning: PlanningInput, result: Result) -> list[m.PlanStop]:
 
 def _unassigned(planning: PlanningInput, result: Result) -> list[m.UnassignedVisit]:
     rows = [m.UnassignedVisit(visit_id=planning.visit_ids[u.visit], reason_code=u.code,
-                              reason_params=_plain(u.params), reason_zh=u.message_zh,
+                              reason_params=json_ready(u.params), reason_zh=u.message_zh,
                               reason_en=u.message_en)
             for u in result.unassigned]
     rows += [m.UnassignedVisit(visit_id=e.visit_id, reason_code=e.reason_code,
-                               reason_params=_plain(e.params), reason_zh=e.message_zh,
+                               reason_params=json_ready(e.params), reason_zh=e.message_zh,
                                reason_en=e.message_en)
              for e in planning.excluded]
     return rows
@@ -501,16 +493,6 @@ def sla_at_risk(planning: PlanningInput, result: Result) -> list[str]:
                 late.append(stop.visit)
     return sorted(late)
 
-
-def _plain(value: Any) -> Any:
-    """Mappings and sequences as JSON-ready dicts and lists."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
 
 
 def publish_plan(session: Session, plan: m.Plan, expected_version: int, *,

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dispatch.errors import NotFoundError, ValidationError
-from dispatch.models import ApiToken, Language, Outlet, Role, Technician, User
+from dispatch.models import ApiToken, Language, Role, Technician, User, find_outlet
 
 SCRYPT_N = 2**14
 SCRYPT_R = 8
@@ -100,7 +100,7 @@ def create_user(
             f"技师 {technician.code} 已有账号",
             field="technician",
         )
-    outlet = _find_outlet(session, outlet_code) if outlet_code else None
+    outlet = find_outlet(session, outlet_code) if outlet_code else None
     user = User(
         username=username,
         password_hash=hash_password(password),
@@ -164,12 +164,6 @@ def _has_account(session: Session, technician: Technician) -> bool:
         return False
     return session.scalar(select(User.id).where(User.technician_id == technician.id)) is not None
 
-
-def _find_outlet(session: Session, code: str) -> Outlet:
-    outlet = session.scalar(select(Outlet).where(Outlet.code == code))
-    if outlet is None:
-        raise NotFoundError("outlet", code, "网点")
-    return outlet
 
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int, length: int = KEY_BYTES) -> bytes:

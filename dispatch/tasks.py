@@ -39,7 +39,7 @@ from dispatch.calling import (
     next_calling_day,
 )
 from dispatch.confirmation import is_agreed
-from dispatch.errors import NotFoundError, ValidationError
+from dispatch.errors import ValidationError
 from dispatch.timeutil import local_day, local_time_to_utc, plan_epoch, require_aware, utc_to_local
 
 K = m.TaskKind
@@ -103,7 +103,7 @@ def derive_tasks(session: Session, plan: m.Plan, *, now: datetime) -> list[m.Tas
 
 def tasks_for_day(session: Session, outlet: m.Outlet | str, day: date) -> list[m.Task]:
     """The outlet's tasks due on its local ``day`` (due window overlapping it), by due time."""
-    outlet = _outlet(session, outlet)
+    outlet = m.find_outlet(session, outlet)
     start = plan_epoch(day, outlet.timezone)
     end = plan_epoch(day + timedelta(days=1), outlet.timezone)
     query = (select(m.Task)
@@ -367,14 +367,6 @@ def _technician_name(session: Session, technician_id: int) -> str:
     technician = session.get(m.Technician, technician_id)
     return technician.name if technician is not None else str(technician_id)
 
-
-def _outlet(session: Session, outlet: m.Outlet | str) -> m.Outlet:
-    if isinstance(outlet, m.Outlet):
-        return outlet
-    found = session.scalar(select(m.Outlet).where(m.Outlet.code == outlet))
-    if found is None:
-        raise NotFoundError("outlet", outlet, "网点")
-    return found
 
 
 def _floor_half_hour(local: datetime) -> datetime:

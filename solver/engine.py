@@ -52,6 +52,12 @@ MIN_SEARCH_SECONDS = 0.2
 #: out many cheap positions: on the qingdao day 12 left 57 of 250 visits out of the quick first
 #: plan, 40 or more 28 (at 0.1-0.15 s per outlet-day either way; a failing position fails fast).
 INSERTION_CANDIDATES = 200
+#: Reading a warm start (OR-Tools' restore: it completes the routes' times, breaks and costs by a
+#: small tree search) normally fails ~100 times; a route with a break and two visits already
+#: past their SLA sent it into an endless enumeration (issue: warm start hangs). Past this many
+#: failures, or this share of the time limit, the warm start counts as unreadable.
+WARM_READ_FAILURES = 20_000
+WARM_READ_SHARE = 0.3
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,37 @@ class EngineOutcome:
     status: str
     warm_start_used: bool
     objective: Mapping[str, int] = field(default_factory=dict)
+    #: OR-Tools could not read the warm start within its budget (see WARM_READ_FAILURES).
+    warm_start_timed_out: bool = False
+
+
+class ReadGuard:
+    """A search limit for OR-Tools' reading of a warm start: while armed, it ends any search
+    after a number of failures or at a wall-clock moment, and remembers that it did."""
+
+    def __init__(self, solver: pywrapcp.Solver) -> None:
+        self.solver = solver
+        self.max_failures: int | None = None
+        self.until: float | None = None
+        self.fired = False
+
+    def arm(self, max_failures: int, seconds: float | None) -> None:
+        """Limit what follows to ``max_failures`` more failures and ``seconds`` of wall time."""
+        self.max_failures = self.solver.Failures() + max_failures
+        self.until = None if seconds is None else time.perf_counter() + seconds
+        self.fired = False
+
+    def disarm(self) -> None:
+        """Stop limiting (the search's own limits apply again)."""
+        self.max_failures = self.until = None
+
+    def __call__(self) -> bool:
+        if self.max_failures is None:
+            return False
+        if (self.solver.Failures() > self.max_failures
+                or (self.until is not None and time.perf_counter() > self.until)):
+            self.fired = True
+        return self.fired
 
 
 def day_end(problem: Problem) -> int:
@@ -146,7 +183,13 @@ class RoutingEngine:
         self.break_intervals: dict[int, list[pywrapcp.IntervalVar]] = {}
         #: The repaired warm start OR-Tools accepted (node numbers per technician), if any.
         self.warm_routes: list[list[int]] | None = None
+        #: The repaired warm start OR-Tools could not read within its budget, if so.
+        self.unreadable_routes: list[list[int]] | None = None
+        self.read_seconds: float | None = None
         self._build()
+        self.read_guard = ReadGuard(self.routing.solver())
+        # Installed once, before the model closes: it limits nothing until armed.
+        self.routing.AddSearchMonitor(self.routing.solver().CustomLimit(self.read_guard))
 
     # ----------------------------------------------------------------------- model building
     def _build(self) -> None:
@@ -303,13 +346,30 @@ class RoutingEngine:
         """The assignment of the given routes (technician id -> visit ids), repaired: unknown or
         forbidden visits dropped, locked visits put first, visits that make a route infeasible
         left out, and (``fill``) missing visits inserted where they fit; None when OR-Tools
-        still rejects it."""
+        still rejects it, or cannot read it within its budget (``unreadable_routes`` then holds
+        the repaired routes)."""
         node_routes = self.repaired_routes(routes, fill)
-        assignment = self.routing.ReadAssignmentFromRoutes(node_routes, True)
-        if assignment is None:
-            assignment = self._accepted_routes_only(node_routes)
-        else:
+        assignment = self._read_routes(node_routes)
+        if assignment is not None:
             self.warm_routes = node_routes
+        elif self.unreadable_routes is None:
+            assignment = self._accepted_routes_only(node_routes)
+        return assignment
+
+    def _read_routes(self, node_routes: list[list[int]]) -> pywrapcp.Assignment | None:
+        """OR-Tools' reading of the routes, bounded by the read guard; None when rejected or
+        out of budget (then ``unreadable_routes`` is set and nothing more is tried)."""
+        if self.unreadable_routes is not None:
+            return None
+        self.read_guard.arm(WARM_READ_FAILURES, self.read_seconds)
+        try:
+            assignment = self.routing.ReadAssignmentFromRoutes(node_routes, True)
+        finally:
+            self.read_guard.disarm()
+        if self.read_guard.fired:
+            # A plan read past its budget may be a half-finished one: never trust it.
+            self.unreadable_routes = node_routes
+            return None
         return assignment
 
     def repaired_routes(self, routes: Mapping[str, Sequence[str]],
@@ -329,15 +389,7 @@ class RoutingEngine:
         cheapest feasible insertion, timed by the forward scheduler; None when it leaves out a
         required or locked visit or a route breaks a rule (only a search can help then)."""
         node_routes = self.repaired_routes(routes or {})
-        problem, visits = self.problem, self.problem.visits
-        placed = {i for nodes in node_routes for i in nodes}
-        if any((v.required or v.locked) and i not in placed for i, v in enumerate(visits)):
-            return None
-        for k, nodes in enumerate(node_routes):
-            if nodes and not schedule_route(problem, problem.technicians[k],
-                                            [visits[i] for i in nodes]).feasible:
-                return None
-        return self.scheduled_outcome(node_routes, "constructed")
+        return self.feasible_scheduled_outcome(node_routes, "constructed")
 
     def _feasible_part(self, k: int, nodes: list[int]) -> list[int]:
         """The route, or when the forward scheduler finds it infeasible, the longest part of it
@@ -397,9 +449,9 @@ class RoutingEngine:
         for k, nodes in enumerate(node_routes):
             alone = [list(heads.get(j, [])) for j in range(self.m)]
             alone[k] = nodes
-            if self.routing.ReadAssignmentFromRoutes(alone, True) is not None:
+            if self._read_routes(alone) is not None:
                 kept[k] = nodes
-        assignment = self.routing.ReadAssignmentFromRoutes(kept, True)
+        assignment = self._read_routes(kept)
         if assignment is not None:
             self.warm_routes = kept
         return assignment
@@ -433,6 +485,8 @@ class RoutingEngine:
         if config.time_limit is None and config.solution_limit is not None:
             self.routing.AddSearchMonitor(self.routing.solver().FailuresLimit(
                 FAILURES_PER_SOLUTION * config.solution_limit + 10_000))
+        if config.time_limit is not None:
+            self.read_seconds = WARM_READ_SHARE * config.time_limit
         self._add_hooks(hooks)
         start = self.warm_assignment(initial_routes) if initial_routes is not None else None
         params = self.search_parameters(_less_time(config, time.perf_counter() - began))
@@ -446,9 +500,16 @@ class RoutingEngine:
         if solution is None:
             params = self.search_parameters(_less_time(config, time.perf_counter() - began))
             solution = self.routing.SolveWithParameters(params)
-        if solution is None:
-            return None
-        return self.outcome(solution, warm)
+        searched = None if solution is None else self.outcome(solution, warm)
+        if self.unreadable_routes is None:
+            return searched
+        # OR-Tools could not read the warm start: its repaired routes, timed by the forward
+        # scheduler, still make a valid plan; the searched plan replaces it only when better.
+        fallback = self.feasible_scheduled_outcome(self.unreadable_routes,
+                                                   "warm_start_unreadable")
+        better = min((o for o in (searched, fallback) if o is not None),
+                     key=lambda o: o.objective["total"], default=None)
+        return None if better is None else replace(better, warm_start_timed_out=True)
 
     def _add_hooks(self, hooks: SearchHooks) -> None:
         if hooks.should_stop is not None:
@@ -475,11 +536,29 @@ class RoutingEngine:
         return EngineOutcome(tuple(routes), unassigned, status, status != "constructed",
                              objective_terms(self.problem, routes, unassigned))
 
+    def feasible_scheduled_outcome(self, node_routes: list[list[int]],
+                                   status: str) -> EngineOutcome | None:
+        """Routes timed by the forward scheduler, or None when one of them breaks a rule or a
+        required or locked visit is missing."""
+        problem, visits = self.problem, self.problem.visits
+        placed = {i for nodes in node_routes for i in nodes}
+        if any((v.required or v.locked) and i not in placed for i, v in enumerate(visits)):
+            return None
+        for k, nodes in enumerate(node_routes):
+            if nodes and not schedule_route(problem, problem.technicians[k],
+                                            [visits[i] for i in nodes]).feasible:
+                return None
+        return self.scheduled_outcome(node_routes, status)
+
     def evaluate(self, routes: Mapping[str, Sequence[str]]) -> EngineOutcome | None:
         """The given routes scheduled by the model without any search (None if infeasible)."""
         start = self.warm_assignment(routes, fill=False)
         if start is None:
-            return None
+            if self.unreadable_routes is None:
+                return None
+            outcome = self.feasible_scheduled_outcome(self.unreadable_routes,
+                                                      "warm_start_unreadable")
+            return None if outcome is None else replace(outcome, warm_start_timed_out=True)
         # One solution: the given routes themselves, scheduled, without any improvement.
         params = self.search_parameters(SearchConfig(time_limit=None, solution_limit=1))
         solution = self.routing.SolveFromAssignmentWithParameters(start, params)

@@ -100,12 +100,12 @@ def result_to_json(result: Result) -> dict[str, Any]:
         ],
         "unassigned": [
             {"visit": u.visit, "code": u.code, "message_en": u.message_en,
-             "message_zh": u.message_zh, "params": _plain(u.params)}
+             "message_zh": u.message_zh, "params": json_ready(u.params)}
             for u in result.unassigned
         ],
         "kpis": asdict(result.kpis),
         "objective": {k: int(v) for k, v in result.objective.items()},
-        "stats": _plain(result.stats),
+        "stats": json_ready(result.stats),
     }
 
 
@@ -317,12 +317,12 @@ def _visit_json(v: Visit) -> dict[str, Any]:
     return data
 
 
-def _plain(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
     """Mappings and sequences turned into JSON-ready dicts and lists."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [json_ready(v) for v in value]
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return str(value)

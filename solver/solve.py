@@ -134,8 +134,10 @@ def solve(problem: Problem, params: SolveParams = SolveParams(),
         raise RuntimeError("No plan could be found: a required visit cannot be served in any "
                            "technician's day.")
     winner, best = min(found, key=lambda item: item[1].objective["total"])
+    timed_out = any(out.warm_start_timed_out for _, out in found)
     if initial_routes is not None:
         given = RoutingEngine(problem).evaluate(initial_routes)
+        timed_out = timed_out or (given is not None and given.warm_start_timed_out)
         if given is not None and given.objective["total"] <= best.objective["total"]:
             winner, best = "initial_routes", given
     result = assemble(problem, best, {
@@ -143,6 +145,9 @@ def solve(problem: Problem, params: SolveParams = SolveParams(),
         "winner": winner,
         "workers": len(recipes),
         "warm_start": best.warm_start_used,
+        # OR-Tools could not read the given routes in its budget (the forward-scheduled
+        # repaired routes stood in for them).
+        "warm_start_timeout": timed_out,
         "stopped": _is_set(stop),
         "first_plan_seconds": first_seconds,
         "wall_time": round(time.perf_counter() - began, 3),
@@ -201,7 +206,8 @@ def _nobody_to_route(problem: Problem, began: float) -> Result:
     status = "infeasible" if any(v.required or v.locked for v in problem.visits) else "success"
     outcome = EngineOutcome((), ids, status, False, engine.objective_terms(problem, (), ids))
     return assemble(problem, outcome, {"status": status, "winner": "none", "workers": 0,
-                                       "warm_start": False, "stopped": False,
+                                       "warm_start": False, "warm_start_timeout": False,
+                                       "stopped": False,
                                        "first_plan_seconds": 0.0,
                                        "wall_time": round(time.perf_counter() - began, 3),
                                        "objectives": {}})

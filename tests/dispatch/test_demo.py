@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -11,7 +11,14 @@ from sqlalchemy.orm import Session
 from dispatch import models as m
 from dispatch.db import make_engine
 import fixtures
-from dispatch.demo import DemoInfo, DemoLogin, demo_logins, format_logins, prepare_demo
+from dispatch.demo import (
+    COMING_DAYS,
+    DemoInfo,
+    DemoLogin,
+    demo_logins,
+    format_logins,
+    prepare_demo,
+)
 from dispatch.errors import ValidationError
 from solver.params import SolveParams
 
@@ -88,3 +95,18 @@ def test_format_logins_is_a_bilingual_aligned_table() -> None:
     assert lines[3].split()[0] == "dispatcher" and lines[4].endswith("许超")
     # "密码" columns start at the same display column in both rows.
     assert lines[3].index("demo1234") == lines[4].index("demo1234")
+
+
+def test_demo_has_shifts_for_the_coming_days(blank_db_url: str) -> None:
+    """Booking can offer the next days: the demo loads the technicians' shifts for them too,
+    with no visits booked yet."""
+    prepare_demo(blank_db_url, "tiny", DAY, params=PARAMS)
+    engine = make_engine(blank_db_url)
+    try:
+        with Session(engine) as session:
+            days = set(session.scalars(select(m.TechnicianShift.day)))
+            visit_days = set(session.scalars(select(m.Visit.day)))
+    finally:
+        engine.dispose()
+    assert days == {DAY + timedelta(days=k) for k in range(COMING_DAYS + 1)}
+    assert visit_days == {DAY}
