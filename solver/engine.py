@@ -487,8 +487,10 @@ class RoutingEngine:
                 FAILURES_PER_SOLUTION * config.solution_limit + 10_000))
         if config.time_limit is not None:
             self.read_seconds = WARM_READ_SHARE * config.time_limit
-        self._add_hooks(hooks)
         start = self.warm_assignment(initial_routes) if initial_routes is not None else None
+        # After the warm read: with an at-solution callback installed, OR-Tools 9.15 ignored the
+        # read guard's limit during the read (measured on the hanging re-optimization case).
+        self._add_hooks(hooks)
         params = self.search_parameters(_less_time(config, time.perf_counter() - began))
         solution = None
         if start is not None:
