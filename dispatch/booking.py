@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from dispatch import config, db
 from dispatch import models as m
-from dispatch.dayview import current_plan
+from dispatch.dayview import shown_plan
 from dispatch.errors import NotFoundError, ValidationError
 from dispatch.planning import PlanningInput, build_problem
 from dispatch.timeutil import from_seconds, local_time_to_utc, to_seconds, utc_to_local
@@ -370,7 +370,7 @@ def _candidate_windows(outlet: m.Outlet, day: date, epoch: datetime, now: dateti
 def _current_routes(session: Session, planning: PlanningInput,
                     visit: m.Visit) -> dict[str, tuple[str, ...]]:
     """Technician code -> visit codes of the day's current plan still in the problem."""
-    plan = current_plan(session, planning.outlet_id, planning.day)
+    plan = shown_plan(session, planning.outlet_id, planning.day)
     if plan is None:
         return {}
     codes = {tech_id: code for code, tech_id in planning.technician_ids.items()}

@@ -53,7 +53,7 @@ def outlets(session: Session) -> list[Outlet]:
     return list(session.scalars(select(Outlet).order_by(Outlet.code)))
 
 
-def current_plan(session: Session, outlet_id: int, day: date) -> Plan | None:
+def shown_plan(session: Session, outlet_id: int, day: date) -> Plan | None:
     """The published plan of an outlet-day, or else its newest draft."""
     plans = session.scalars(
         select(Plan)
@@ -96,7 +96,7 @@ def _display_order(row: VisitRow) -> tuple[bool, float, str]:
 
 
 def _planned_stops(session: Session, outlet_id: int, day: date) -> dict[int, PlanStop]:
-    plan = current_plan(session, outlet_id, day)
+    plan = shown_plan(session, outlet_id, day)
     if plan is None:
         return {}
     stops = session.scalars(

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from dispatch import db
 from dispatch import models as m
-from dispatch.dayview import VisitRow, current_plan, technician_day
+from dispatch.dayview import VisitRow, shown_plan, technician_day
 from dispatch.errors import ConflictError, NotFoundError, ValidationError
 from dispatch.timeutil import utc_to_local
 
@@ -104,7 +104,7 @@ class DayCard:
 
 def technician_of(session: Session, visit: m.Visit) -> int | None:
     """The technician the visit is planned for (current plan of its outlet-day, else the pin)."""
-    plan = current_plan(session, visit.outlet_id, visit.day)
+    plan = shown_plan(session, visit.outlet_id, visit.day)
     if plan is not None:
         tech_id = session.scalar(select(m.PlanStop.technician_id).where(
             m.PlanStop.plan_id == plan.id, m.PlanStop.visit_id == visit.id))
@@ -372,7 +372,7 @@ def planned_arrival(session: Session, visit: m.Visit) -> datetime | None:
 
 
 def _arrivals(session: Session, outlet_id: int, day: date) -> dict[int, datetime]:
-    plan = current_plan(session, outlet_id, day)
+    plan = shown_plan(session, outlet_id, day)
     if plan is None:
         return {}
     return {visit_id: arrival for visit_id, arrival in session.execute(
