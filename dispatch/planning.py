@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -29,6 +29,7 @@ from solver import Break, Problem, Result, SolveParams, TimeWindow
 from solver import Technician as SolverTechnician
 from solver import Visit as SolverVisit
 from solver.jsonio import json_ready, problem_to_json
+from solver.schedule import Relax, schedule_route
 
 #: Technicians may work up to an hour past their shift, at a cost per second.
 MAX_OVERTIME_SECONDS = 3600
@@ -127,8 +128,8 @@ def build_problem(session: Session, outlet: m.Outlet | str, day: date, *,
             deadlines[built.id] = row.ticket.sla_deadline
     durations, distances = travel_provider(outlet, travel).matrices(places.points)
     try:
-        problem = Problem(durations=durations, distances=distances,
-                          technicians=tuple(technicians), visits=tuple(visits))
+        problem = fit_locked_work(Problem(durations=durations, distances=distances,
+                                          technicians=tuple(technicians), visits=tuple(visits)))
     except ValueError as exc:
         raise ValidationError(str(exc), f"规划数据有误：{exc}", field="problem",
                               row=outlet.code) from exc
@@ -414,6 +415,25 @@ def store_plan(session: Session, planning: PlanningInput, result: Result,
     session.add(plan)
     db.flush(session)
     return plan
+
+
+def fit_locked_work(problem: Problem) -> Problem:
+    """Work already under way cannot be refused by an overtime cap: a technician whose locked
+    visits cannot be finished, and the trip home made, by the hard end of their day gets that
+    end moved just as far as the work needs."""
+    technicians = list(problem.technicians)
+    for k, tech in enumerate(technicians):
+        locked = sorted((v for v in problem.visits
+                         if v.locked and v.pinned_technician == tech.id),
+                        key=lambda v: v.pinned_start.start if v.pinned_start else 0)
+        if not locked:
+            continue
+        timed = schedule_route(problem, tech, locked, Relax(latest_end=True))
+        if timed.feasible and timed.end_time > tech.latest_end:
+            technicians[k] = replace(tech, max_overtime=timed.end_time - tech.shift_end)
+    if technicians == list(problem.technicians):
+        return problem
+    return replace(problem, technicians=tuple(technicians))
 
 
 def solve_input(planning: PlanningInput, params: SolveParams) -> Result:

@@ -56,6 +56,7 @@ from dispatch.planning import (
     PlanningInput,
     build_problem,
     current_plan,
+    fit_locked_work,
     publish_plan,
     solve_input,
     store_plan,
@@ -566,8 +567,9 @@ class _StateBuilder:
                      visits: Sequence[SolverVisit]) -> Problem:
         """The adjusted problem over the (possibly extended) matrices."""
         durations, distances = self.matrices()
-        return Problem(durations=durations, distances=distances, technicians=tuple(technicians),
-                       visits=tuple(visits), weights=self.problem.weights)
+        return fit_locked_work(Problem(
+            durations=durations, distances=distances, technicians=tuple(technicians),
+            visits=tuple(visits), weights=self.problem.weights))
 
 
 def relax(visit: SolverVisit, now_s: int, agreed: tuple[int, int]) -> SolverVisit:

@@ -18,9 +18,16 @@ from dispatch import models as m
 from dispatch.cli import main
 from dispatch.errors import ConflictError
 from dispatch.loader import load_dataset
-from dispatch.planning import build_problem, plan_day, plan_summary, publish_plan
+from dispatch.planning import (
+    build_problem,
+    fit_locked_work,
+    plan_day,
+    plan_summary,
+    publish_plan,
+)
 from dispatch.timeutil import from_seconds, local_time_to_seconds, plan_epoch, to_seconds
-from solver import Break, SolveParams, TimeWindow
+from solver import Break, Problem, SolveParams, Technician, TimeWindow, Visit
+from solver.check import check_result
 from solver.solve import solve
 
 DAY = date(2025, 3, 10)
@@ -289,3 +296,21 @@ def test_plan_command_plans_and_publishes(engine: Engine, db_url: str,
         plan = session.scalar(select(m.Plan))
         assert plan is not None and plan.status == m.PlanStatus.PUBLISHED
         assert plan.published_at is not None and plan.published_at.tzinfo == UTC
+
+
+def test_work_under_way_stretches_the_overtime_cap() -> None:
+    """A technician on the way to a visit that cannot end, with the trip home, inside the hard
+    overtime cap still gets a plan: the cap moves just far enough, for that technician only.
+    (Found by the day simulator: the solver had found no plan at all.)"""
+    durations = [[0, 300], [300, 0]]
+    late = Technician("T1", 0, 0, shift_start=71800, shift_end=72000, max_overtime=3600)
+    other = Technician("T2", 0, 0, shift_start=28800, shift_end=61200, max_overtime=3600)
+    under_way = Visit("V1", 1, 3600, pinned_technician="T1",  # en route: starts on arrival
+                      pinned_start=TimeWindow(71800, 80000), locked=True)
+    problem = fit_locked_work(Problem(durations, durations, (late, other), (under_way,)))
+    assert problem.technicians[0].latest_end == 71800 + 300 + 3600 + 300
+    assert problem.technicians[1] == other
+    result = solve(problem, SolveParams(time_limit=None, solution_limit=3, workers=1))
+    assert result.route_of("T1").visit_ids == ("V1",)
+    assert check_result(problem, result) == []
+
