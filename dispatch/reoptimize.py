@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -96,7 +97,10 @@ RELAXED_LATENESS_COST = 100
 #: The solver budget of a production run: with reading, checking and writing, under 10 s.
 DEFAULT_PARAMS = SolveParams(time_limit=7.0)
 
-STATUSES = ("published", "unchanged", "kept", "already_running", "conflict_skipped", "no_plan")
+logger = logging.getLogger(__name__)
+
+STATUSES = ("published", "unchanged", "kept", "already_running", "conflict_skipped", "no_plan",
+            "failed")
 STATUS_TEXT: dict[str, tuple[str, str]] = {
     "published": ("已发布新方案", "a new plan was published"),
     "unchanged": ("输入未变，未写入任何内容", "same input as before; nothing written"),
@@ -105,6 +109,8 @@ STATUS_TEXT: dict[str, tuple[str, str]] = {
     "conflict_skipped": ("调度员同时修改了数据，本次跳过，稍后重试",
                          "a dispatcher changed the data meanwhile; skipped, will retry"),
     "no_plan": ("当天没有已发布的方案", "no published plan for the day"),
+    "failed": ("本次运行出错，已全部回滚，下次定时运行会再试",
+               "the run failed and was rolled back; the next scheduled run tries again"),
 }
 FINISHED_VISITS = frozenset({m.VisitStatus.DONE, m.VisitStatus.NO_SHOW,
                              m.VisitStatus.NOT_FINISHED, m.VisitStatus.CANCELLED})
@@ -126,6 +132,7 @@ class RunReport:
     tasks_created: int = 0
     input_digest: str = ""
     seconds: float = 0.0
+    error: str = ""  # what went wrong, for a "failed" run
 
     def as_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data (for a task queue or a log line)."""
@@ -178,13 +185,18 @@ def run_reoptimization(session_factory: sessionmaker[Session], outlet_id: int, d
 
 
 def _execute(session: Session, run: _Run) -> RunReport:
-    """Run and commit; a concurrent edit rolls everything back and is reported."""
+    """Run and commit; a concurrent edit or an unexpected error rolls everything back and is
+    reported, so one outlet's trouble never stops the others' runs."""
     try:
         report = run.execute()
         db.commit(session)
     except ConflictError:
         session.rollback()
         return run.report("conflict_skipped")
+    except Exception as exc:
+        session.rollback()
+        logger.exception("re-optimization of outlet %s on %s failed", run.outlet_id, run.day)
+        return replace(run.report("failed"), error=f"{type(exc).__name__}: {exc}")
     except BaseException:
         session.rollback()
         raise

@@ -42,7 +42,16 @@ from dispatch.reoptimize import reoptimize_all
 from dispatch.timeutil import local_time_to_utc
 from solver import SolveParams
 
-REDIS_URL = os.environ.get("DISPATCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _own_redis_db() -> int:
+    """A Redis database per pytest-xdist worker (gw0 -> 15, gw1 -> 14, ...): tests running at
+    the same time on other workers must not see each other's tasks or Celery workers."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return 15 - int(worker.removeprefix("gw") or 0) % 8
+
+
+REDIS_URL = os.environ.get("DISPATCH_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{_own_redis_db()}")
 DAY = date(2026, 3, 10)
 WORKER_START_TIMEOUT = 60
 FINISHED_STATUSES = {"published", "kept", "unchanged"}
@@ -305,7 +314,7 @@ def test_an_app_needs_a_broker(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_app_acknowledges_late_and_requeues_on_a_lost_worker() -> None:
     """The settings that make a crash re-run the task: late acks, requeue on a lost worker,
     one message at a time per worker process."""
-    app = make_celery("redis://127.0.0.1:6379/15", "sqlite://", settings={})
+    app = make_celery(REDIS_URL, "sqlite://", settings={})
     try:
         task = app.tasks[TASK_NAME]
         assert task.acks_late and task.reject_on_worker_lost

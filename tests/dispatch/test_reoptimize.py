@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import Engine, select
 
-from dispatch import db
+from dispatch import db, reoptimize
 from dispatch import models as m
 from dispatch.confirmation import is_agreed
 from dispatch.reoptimize import RunReport, build_state, run_reoptimization
@@ -179,6 +180,27 @@ def test_a_run_without_a_published_plan_reports_no_plan(engine: Engine) -> None:
     with db.session_scope(day.factory) as session:
         published(session, day.outlet_id).status = m.PlanStatus.DRAFT
     assert run(day, 10).status == "no_plan"
+
+
+def test_an_unexpected_error_is_reported_and_rolled_back(engine: Engine,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run that fails for an unforeseen reason reports "failed" with the error, writes
+    nothing, and returns normally, so the scheduler goes on with the other outlets."""
+    day = published_day(engine)
+    with db.session_scope(day.factory) as session:
+        advance(session, day.outlet_id, at(12))
+        before = row_counts(session)
+
+    def broken(self: object) -> RunReport:
+        raise RuntimeError("the solver fell over")
+
+    monkeypatch.setattr(reoptimize._Run, "execute", broken)
+    report = run(day, 12)
+    assert report.status == "failed"
+    assert "the solver fell over" in report.error
+    assert "failed" in report.text("en") and report.text("zh")
+    with db.session_scope(day.factory) as session:
+        assert row_counts(session) == before
 
 
 def test_report_round_trips_through_a_dict() -> None:
