@@ -41,6 +41,10 @@ test: $(TEST_STAMP)
 ## Quality and speed benchmarks against the peers (long: see benchmarks/README.md).
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.solomon --instances all --time-limit 10 --rounds single,all
+	$(BIN)/python -m benchmarks.days --dataset qingdao --time-limit 30
+	$(BIN)/python -m benchmarks.days --dataset metro --time-limit 20
+	$(BIN)/python -m benchmarks.slots
+	$(BIN)/python -m benchmarks.reopt
 
 clean:
 	rm -rf $(VENV) instance/*.db instance/*.db-wal instance/*.db-shm
