@@ -6,7 +6,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from flask import request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dispatch import models as m
@@ -30,14 +29,6 @@ def query(model: type) -> Any:
     parsed = request.context.query  # type: ignore[attr-defined]
     assert isinstance(parsed, model)
     return parsed
-
-
-def outlet_by_code(session: Session, code: str) -> m.Outlet:
-    """The outlet with ``code``; NotFoundError otherwise."""
-    outlet = session.scalar(select(m.Outlet).where(m.Outlet.code == code))
-    if outlet is None:
-        raise NotFoundError("outlet", code, "网点")
-    return outlet
 
 
 def today_at(outlet: m.Outlet) -> date:

@@ -14,7 +14,7 @@ from dispatch.errors import NotFoundError
 from dispatch.planning import publish_plan
 from web.api import schemas as s
 from web.api.blueprint import bp
-from web.api.common import body, local, outlet_by_code, query
+from web.api.common import body, local, query
 from web.api.errors import language
 from web.api.spec import responses, spec
 from web.api.tokens import DISPATCH_ROLES, actor, api_roles
@@ -30,7 +30,7 @@ def start_solve() -> Any:
     """开始求解 / Start solving an outlet-day in the background; answers 202 with the job."""
     data: s.SolveStart = body(s.SolveStart)
     session = db()
-    outlet = outlet_by_code(session, data.outlet)
+    outlet = m.find_outlet(session, data.outlet)
     config = current_app.config
     job_id = solvejobs.start_solve(
         current_app.extensions["dispatch_sessions"], outlet.id, data.date, started_by=actor(),
@@ -66,7 +66,7 @@ def list_plans() -> Any:
     """方案列表 / The plan versions of an outlet-day, newest first."""
     args: s.PlanQuery = query(s.PlanQuery)
     session = db()
-    outlet = outlet_by_code(session, args.outlet)
+    outlet = m.find_outlet(session, args.outlet)
     plans = session.scalars(select(m.Plan).where(m.Plan.outlet_id == outlet.id,
                                                  m.Plan.day == args.date)
                             .order_by(m.Plan.number.desc()))

@@ -6,7 +6,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from dispatch import booking, db as dispatch_db, fieldwork
+from dispatch import booking, fieldwork
+from dispatch import db as dispatch_db
 from dispatch import models as m
 from dispatch.dayview import day_visits, technician_day
 from dispatch.errors import NotFoundError, ValidationError
@@ -15,7 +16,6 @@ from web.api import schemas as s
 from web.api.blueprint import bp
 from web.api.common import (
     body,
-    outlet_by_code,
     query,
     today_at,
     visit_by_id,
@@ -47,7 +47,7 @@ def list_visits() -> Any:
     else:
         if args.outlet is None:
             raise ValidationError("name the outlet (its code)", "请指定网点编号", field="outlet")
-        outlet = outlet_by_code(session, args.outlet)
+        outlet = m.find_outlet(session, args.outlet)
         day = args.date or today_at(outlet)
         rows = day_visits(session, outlet, day)
     visits = {v.id: v for v in session.scalars(
@@ -73,7 +73,7 @@ def create_visit() -> Any:
     """新建工单 / A new request for a customer on file: ticket (with SLA) and unconfirmed visit."""
     data: s.VisitCreate = body(s.VisitCreate)
     session = db()
-    outlet = outlet_by_code(session, data.outlet)
+    outlet = m.find_outlet(session, data.outlet)
     customer = session.scalar(select(m.Customer).where(m.Customer.code == data.customer))
     if customer is None:
         raise NotFoundError("customer", data.customer, "客户")

@@ -10,7 +10,7 @@ from dispatch import models as m
 from dispatch.errors import NotFoundError
 from web.api import schemas as s
 from web.api.blueprint import bp
-from web.api.common import body, local, outlet_by_code, query
+from web.api.common import body, local, query
 from web.api.spec import responses, spec
 from web.api.tokens import DISPATCH_ROLES, TECHNICIAN_ROLES, actor, api_roles, current
 from web.extensions import db
@@ -70,7 +70,7 @@ def list_tasks() -> Any:
     """任务列表 / The outlet-day's calls, notices and reviews, by due time."""
     args: s.TaskQuery = query(s.TaskQuery)
     session = db()
-    outlet = outlet_by_code(session, args.outlet)
+    outlet = m.find_outlet(session, args.outlet)
     return s.TaskList(items=[_task(t) for t in tasks.tasks_for_day(session, outlet, args.date)])
 
 
