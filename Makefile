@@ -4,7 +4,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 BASE_STAMP := $(VENV)/.installed-base
 TEST_STAMP := $(VENV)/.installed-test
-BENCH_STAMP := $(VENV)/.installed-bench
 PYTEST_WORKERS ?= 2
 
 .PHONY: demo test bench venv clean
@@ -22,10 +21,6 @@ $(TEST_STAMP): pyproject.toml $(wildcard web/translations/*/LC_MESSAGES/*.po) | 
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	@touch $@ $(BASE_STAMP)
 
-$(BENCH_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
-	@touch $@ $(TEST_STAMP) $(BASE_STAMP)
-
 venv: $(BASE_STAMP)
 
 ## Create the environment, the SQLite database and today's demo city; serve it on port 5000.
@@ -39,7 +34,7 @@ test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
 
 ## Quality and speed benchmarks against the peers (long: see benchmarks/README.md).
-bench: $(BENCH_STAMP)
+bench: $(TEST_STAMP)
 	$(BIN)/python -m benchmarks.solomon --instances all --time-limit 10 --rounds single,all
 	$(BIN)/python -m benchmarks.days --dataset qingdao --time-limit 30
 	$(BIN)/python -m benchmarks.days --dataset metro --time-limit 20

@@ -8,13 +8,14 @@ every answer is re-timed by the forward scheduler and checked by ``solver.check.
 
     python -m benchmarks.days [--dataset qingdao|metro] [--time-limit S] [--long S] [--out F.md]
 
-VROOM (pyvroom) sees: each technician's own start and end, the shift as the vehicle's window
-(no overtime: VROOM cannot cost it, so it gets none), skills with levels (one VROOM skill per
-skill and level held) and pins (one skill per technician), every start window, the lunch break
-(a VROOM break with its start window and length), priorities (VROOM serves higher priorities
-first: 1, 4, 16, 64 for priority 1-4, the ratio of our penalties), the maximum number of visits,
-service times per technician speed (VROOM's service per vehicle type, so the duration factor is
-expressed too) and travel time as cost. Not expressible: soft SLA due times and overtime.
+VROOM (pyvroom) sees the day as ``solver.vroom_start`` hands it over (the same encoding our
+solver uses for its VROOM start): each technician's own start and end, the shift as the
+vehicle's window (no overtime: VROOM cannot cost it, so it gets none), skills, levels and pins
+(one VROOM skill per set of technicians allowed to do a visit), every start window, the lunch
+break (a VROOM break with its start window and length), priorities (each visit's unassigned
+penalty, SLA urgency included, in units of the smallest), the maximum number of visits, service
+times per technician speed and travel time as cost. Not expressible: soft SLA due times and
+overtime.
 """
 
 from __future__ import annotations
@@ -28,14 +29,14 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import fixtures
 from dispatch.planning import MAX_OVERTIME_SECONDS, OVERTIME_COST_PER_SECOND
 from dispatch.timeutil import plan_epoch, to_seconds
 from dispatch.travel import GreatCircleProvider
-from solver import Break, Problem, SolveParams, Technician, TimeWindow, Visit, solve
+from solver import Break, Problem, SolveParams, Technician, TimeWindow, Visit, solve, vroom_start
 from solver.check import check_result
 from solver.engine import kpis_of, objective_terms
 from solver.result import Result, Unassigned
@@ -43,8 +44,6 @@ from solver.schedule import schedule_route
 
 DAY = date(2026, 11, 24)
 RESULTS = Path(__file__).parent / "results"
-#: VROOM's priority (0-100) per priority 1-4: the ratio of our unassigned penalties.
-VROOM_PRIORITY = {1: 1, 2: 4, 3: 16, 4: 64}
 
 
 @dataclass(frozen=True)
@@ -221,53 +220,10 @@ def solve_ours_plain(outlet: str, problem: Problem, budget: float, threads: int)
                   result_of_routes(problem, result.as_routes(), "ours"), wall)
 
 
-def vroom_routes(problem: Problem, budget: float, threads: int) -> dict[str, list[str]]:
-    """VROOM's routes for the problem (technician id -> visit ids)."""
-    import vroom
-
-    skill_ids: dict[tuple[str, object], int] = {}
-
-    def skill(key: tuple[str, object]) -> int:
-        return skill_ids.setdefault(key, len(skill_ids) + 1)
-
-    data = vroom.Input()
-    data.set_durations_matrix("car", problem.durations.astype(int).tolist())
-    factors = sorted({t.duration_factor for t in problem.technicians})
-    for k, tech in enumerate(problem.technicians):
-        held = {skill((code, level)) for code, top in tech.skills.items()
-                for level in range(1, top + 1)} | {skill(("pin", tech.id))}
-        breaks = [vroom.Break(b + 1, time_windows=[vroom.TimeWindow(x.earliest, x.latest)],
-                              service=x.duration) for b, x in enumerate(tech.breaks)]
-        data.add_vehicle(vroom.Vehicle(
-            k + 1, start=int(tech.start_location), end=int(tech.end_location), skills=held,
-            time_window=vroom.TimeWindow(tech.shift_start, tech.shift_end), breaks=breaks,
-            max_tasks=tech.max_visits if tech.max_visits is not None else 10**6,
-            type=f"f{factors.index(tech.duration_factor)}"))
-    for i, visit in enumerate(problem.visits):
-        needs = {skill((code, level)) for code, level in visit.skills.items()}
-        if visit.pinned_technician is not None:
-            needs.add(skill(("pin", visit.pinned_technician)))
-        windows = [vroom.TimeWindow(w.start, w.end) for w in visit.start_windows()]
-        data.add_job(vroom.Job(
-            i + 1, location=int(visit.location), default_service=visit.duration, skills=needs,
-            priority=VROOM_PRIORITY.get(visit.priority, 100), time_windows=windows,
-            service_per_type={f"f{n}": int(round(visit.duration * f))
-                              for n, f in enumerate(factors)}))
-    solution = data.solve(exploration_level=5, nb_threads=threads,
-                          timeout=timedelta(seconds=budget))
-    table = solution.routes
-    jobs = table[table["type"] == "job"]
-    routes: dict[str, list[str]] = {}
-    for vehicle, group in jobs.groupby("vehicle_id", sort=True):
-        tech = problem.technicians[int(vehicle) - 1]
-        routes[tech.id] = [problem.visits[int(j) - 1].id for j in group["id"]]
-    return routes
-
-
 def solve_vroom(outlet: str, problem: Problem, budget: float, threads: int) -> Run:
     """VROOM on the same day and budget, re-timed and checked by our evaluator."""
     began = time.perf_counter()
-    routes = vroom_routes(problem, budget, threads)
+    routes = vroom_start.vroom_routes(problem, budget, threads) or {}
     wall = time.perf_counter() - began
     return run_of(outlet, "vroom", threads, budget, problem,
                   result_of_routes(problem, routes, "vroom"), wall)

@@ -23,7 +23,9 @@ class SolveParams:
     Stop at ``time_limit`` seconds (wall clock) or, for deterministic runs, after
     ``solution_limit`` solutions found by the local search; at least one must be given.
     ``workers`` > 1 runs differently configured searches in parallel processes and keeps the
-    best; ``use_pyvrp`` lets PyVRP build the starting routes that OR-Tools then completes.
+    best; ``use_pyvrp`` and ``use_vroom`` let PyVRP or VROOM build the starting routes that
+    OR-Tools then completes (VROOM gets at most ``vroom_share`` of the time; it usually ends
+    sooner by itself).
     """
 
     time_limit: float | None = 10.0
@@ -35,6 +37,8 @@ class SolveParams:
     gls_lambda: float = 1.0
     use_pyvrp: bool = True
     pyvrp_share: float = 0.9
+    use_vroom: bool = True
+    vroom_share: float = 0.25
     log_search: bool = False
 
     def __post_init__(self) -> None:
@@ -60,6 +64,8 @@ class SolveParams:
             raise ValueError("SolveParams: field 'gls_lambda' must be positive.")
         if not 0.0 <= self.pyvrp_share < 1.0:
             raise ValueError("SolveParams: field 'pyvrp_share' must be in [0, 1).")
+        if not 0.0 < self.vroom_share < 1.0:
+            raise ValueError("SolveParams: field 'vroom_share' must be in (0, 1).")
 
     @staticmethod
     def all_cores() -> int:

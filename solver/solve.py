@@ -1,12 +1,14 @@
 """``solve``: a problem in, the best plan found within the budget out.
 
 First a quick plan: the given routes (or none) completed by cheapest feasible insertion, so a
-valid plan exists within a second or two. Then one worker: PyVRP builds starting routes (when it
-can express the problem), OR-Tools completes and polishes them under the full model with guided
-local search. Several workers: the same recipe with other seeds or other OR-Tools starts, each
-in its own process; the best objective wins. Every searched plan comes out of the one OR-Tools
-model, so every constraint is enforced there; the quick plan is timed by the forward scheduler,
-which enforces the same rules.
+valid plan exists within a second or two. Then one worker: a stronger search builds starting
+routes and OR-Tools completes and polishes them under the full model with guided local search.
+The starting routes come from PyVRP when it sees the whole problem (plain windows and
+capacities, e.g. Solomon: it is by far the strongest there), else from VROOM, which places
+lunch breaks exactly where PyVRP can only shorten the shift. Several workers: the other start,
+other seeds or other OR-Tools starts, each in its own process; the best objective wins. Every
+searched plan comes out of the one OR-Tools model, so every constraint is enforced there; the
+quick plan is timed by the forward scheduler, which enforces the same rules.
 
 Two optional hooks serve a dispatcher's board: ``stop`` (anything with ``is_set()``) ends the
 search soon with the best plan so far, and ``progress(fraction, best_objective)`` is called from
@@ -22,7 +24,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from solver import engine, pyvrp_start
+from solver import engine, pyvrp_start, vroom_start
 from solver.engine import EngineOutcome, RoutingEngine, SearchConfig, SearchHooks
 from solver.model import Problem
 from solver.params import SolveParams
@@ -46,9 +48,9 @@ FINISHING_SECONDS = 0.15
 PROGRESS_INTERVAL = 0.1
 LAST_PARTIAL_FRACTION = 0.99
 #: Without a time limit, progress counts work: the quick plan, PyVRP's iterations, then
-#: OR-Tools' solutions share the way to 1.0 like this.
+#: OR-Tools' solutions share the way to 1.0 like this (a VROOM start jumps to its end).
 FIRST_PLAN_FRACTION = 0.05
-PYVRP_DONE_FRACTION = 0.5
+START_DONE_FRACTION = 0.5
 #: "No plan yet" in the objective shared between worker processes.
 NO_OBJECTIVE = 2**62
 
@@ -67,10 +69,11 @@ ProgressCallback = Callable[[float, "int | None"], None]
 
 @dataclass(frozen=True)
 class Recipe:
-    """What one worker does: maybe PyVRP with a seed first, then one OR-Tools search."""
+    """What one worker does: maybe starting routes from PyVRP (with a seed) or VROOM first
+    (``start``: "pyvrp", "vroom" or ""), then one OR-Tools search."""
 
     name: str
-    use_pyvrp: bool
+    start: str
     seed: int
     first_solution: str
 
@@ -225,26 +228,21 @@ def assemble(problem: Problem, outcome: EngineOutcome, stats: Mapping[str, objec
 
 
 def recipes_for(problem: Problem, params: SolveParams) -> list[Recipe]:
-    """The workers' recipes: PyVRP-started searches with different seeds first, then pure
-    OR-Tools searches with different first-solution strategies."""
+    """The workers' recipes, strongest first: PyVRP-started searches when PyVRP sees the whole
+    problem, else the VROOM-started one; then the other start and pure OR-Tools searches with
+    different first-solution strategies."""
     first = "path_cheapest_arc" if params.first_solution == "auto" else params.first_solution
-    pyvrp_ok = params.use_pyvrp and pyvrp_start.can_express(problem)
-    recipes: list[Recipe] = []
     other = "local_cheapest_insertion" if first != "local_cheapest_insertion" else "savings"
-    ortools_only = [Recipe(f"ortools:{first}", False, params.seed, first),
-                    Recipe(f"ortools:{other}", False, params.seed, other)]
-    if pyvrp_ok:
-        recipes.append(Recipe("pyvrp+ortools", True, params.seed, first))
-        second = Recipe("pyvrp+ortools:seed2", True, params.seed + 1, first)
-        if pyvrp_start.is_exact(problem):
-            # PyVRP sees everything and is by far the stronger search (Solomon, 10 s: ~0.5%
-            # gap against ~2.5% for OR-Tools alone): the second worker differs in its seed.
-            recipes.append(second)
-        else:
-            # PyVRP cannot see the breaks: OR-Tools from its own start is the better second
-            # opinion (qingdao days, 30 s: it sometimes beat both PyVRP seeds).
-            ortools_only.insert(1, second)
-    recipes += ortools_only
+    pyvrp_ok = params.use_pyvrp and pyvrp_start.can_express(problem)
+    pyvrp = [Recipe("pyvrp+ortools", "pyvrp", params.seed, first),
+             Recipe("pyvrp+ortools:seed2", "pyvrp", params.seed + 1, first)] if pyvrp_ok else []
+    vroom = [Recipe("vroom+ortools", "vroom", params.seed, first)] if params.use_vroom else []
+    ortools = [Recipe(f"ortools:{first}", "", params.seed, first),
+               Recipe(f"ortools:{other}", "", params.seed, other)]
+    if pyvrp_ok and pyvrp_start.is_exact(problem):
+        recipes = pyvrp + vroom + ortools
+    else:
+        recipes = vroom + pyvrp[:1] + ortools[:1] + pyvrp[1:] + ortools[1:]
     small = (len(problem.visits) < POOL_MIN_VISITS
              or (params.time_limit is not None and params.time_limit < POOL_MIN_SECONDS))
     count = 1 if small else params.workers
@@ -260,15 +258,10 @@ def run_recipe(problem: Problem, params: SolveParams, recipe: Recipe,
     if deadline is None and params.time_limit is not None:
         deadline = time.time() + params.time_limit
     start = dict(initial_routes) if initial_routes is not None else None
-    if recipe.use_pyvrp and start is None and not watch.should_stop():
-        iterations = (None if params.solution_limit is None
-                      else params.solution_limit * PYVRP_ITERATIONS_PER_SOLUTION)
-        start = pyvrp_start.pyvrp_routes(
-            problem, recipe.seed,
-            pyvrp_seconds(_left(deadline), params.pyvrp_share, pyvrp_start.is_exact(problem)),
-            iterations, _pyvrp_interrupt(watch, iterations))
+    if start is None and recipe.start and not watch.should_stop():
+        start = _starting_routes(problem, params, recipe, deadline, watch)
         if watch.should_stop():
-            # Stopped during PyVRP: its best routes, completed by the scheduler, are the plan.
+            # Stopped while the start was built: it, completed by the scheduler, is the plan.
             return RoutingEngine(problem).constructed_outcome(start)
     remaining = _left(deadline)
     config = SearchConfig(recipe.first_solution, params.metaheuristic, params.gls_lambda,
@@ -276,9 +269,26 @@ def run_recipe(problem: Problem, params: SolveParams, recipe: Recipe,
     return engine.run_search(problem, config, start, _ortools_hooks(watch, params))
 
 
+def _starting_routes(problem: Problem, params: SolveParams, recipe: Recipe,
+                     deadline: float | None, watch: Watch) -> dict[str, list[str]] | None:
+    """The recipe's starting routes from PyVRP or VROOM, within their share of the time."""
+    left = _left(deadline)
+    if recipe.start == "vroom":
+        routes = vroom_start.vroom_routes(problem, None if left is None
+                                          else left * params.vroom_share)
+        watch.report(START_DONE_FRACTION, None)
+        return routes
+    iterations = (None if params.solution_limit is None
+                  else params.solution_limit * PYVRP_ITERATIONS_PER_SOLUTION)
+    return pyvrp_start.pyvrp_routes(
+        problem, recipe.seed,
+        pyvrp_seconds(left, params.pyvrp_share, pyvrp_start.is_exact(problem)),
+        iterations, _pyvrp_interrupt(watch, iterations))
+
+
 def _pyvrp_interrupt(watch: Watch, iterations: int | None) -> Callable[[int], bool]:
     """PyVRP's extra stopping test: report the share of its iterations done, stop on demand."""
-    span = PYVRP_DONE_FRACTION - FIRST_PLAN_FRACTION
+    span = START_DONE_FRACTION - FIRST_PLAN_FRACTION
 
     def interrupt(iteration: int) -> bool:
         done = min(1.0, iteration / iterations) if iterations else 0.0
@@ -290,13 +300,13 @@ def _pyvrp_interrupt(watch: Watch, iterations: int | None) -> Callable[[int], bo
 def _ortools_hooks(watch: Watch, params: SolveParams) -> SearchHooks:
     """OR-Tools' hooks: report each solution (as a share of the solution limit), stop on
     demand."""
-    span = LAST_PARTIAL_FRACTION - PYVRP_DONE_FRACTION
+    span = LAST_PARTIAL_FRACTION - START_DONE_FRACTION
     solutions = [0]
 
     def on_solution(objective: int) -> None:
         solutions[0] += 1
         done = solutions[0] / params.solution_limit if params.solution_limit else 0.0
-        watch.report(PYVRP_DONE_FRACTION + span * min(1.0, done), objective)
+        watch.report(START_DONE_FRACTION + span * min(1.0, done), objective)
     return SearchHooks(watch.should_stop, on_solution)
 
 

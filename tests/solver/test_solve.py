@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from solver import pyvrp_start
+from solver import pyvrp_start, vroom_start
 from solver.check import check_result
 from solver.model import Problem, TimeWindow, Weights
 from solver.params import SolveParams
@@ -110,6 +110,41 @@ def test_pyvrp_start_respects_skills_and_several_windows() -> None:
     routes = pyvrp_start.pyvrp_routes(problem, seed=0, time_limit=None, iterations=200)
     assert routes is not None
     assert "g" in routes.get("A", [])
+    assert sum(r.count("m") for r in routes.values()) == 1
+
+
+def test_vroom_start_respects_skills_pins_windows_and_breaks(
+        small_day: tuple[Problem, dict[str, list[str]]]) -> None:
+    """VROOM's starting routes serve at least as many visits as a greedy plan, each by a
+    technician allowed to do it and at most once, and OR-Tools keeps them all when it times
+    them with the lunch breaks."""
+    problem, greedy = small_day
+    first = problem.visits[0]
+    holder = [t for t in problem.technicians if t.can_do(first)][-1]
+    pinned = replace(first, pinned_technician=holder.id)
+    problem = Problem(problem.durations, problem.distances, problem.technicians,
+                      (pinned,) + problem.visits[1:])
+    routes = vroom_start.vroom_routes(problem, time_limit=None)
+    assert routes is not None
+    served = [v for ids in routes.values() for v in ids]
+    assert len(served) == len(set(served))
+    assert len(served) >= sum(len(ids) for ids in greedy.values())
+    assert all(pinned.id not in ids for t, ids in routes.items() if t != holder.id)
+    by_id = {t.id: t for t in problem.technicians}
+    for tech_id, ids in routes.items():
+        assert all(by_id[tech_id].can_do(problem.visits[problem.visit_index(v)]) for v in ids)
+    plan = solve(problem, replace(PARAMS, use_pyvrp=False, solution_limit=1),
+                 initial_routes=routes)
+    checked(problem, plan)
+    assert plan.kpis.visits_planned >= len(served)
+
+
+def test_vroom_start_keeps_multi_window_visits_once() -> None:
+    """A visit with a morning and an afternoon window is served once, inside one of them."""
+    multi = replace(visit("m", 5), windows=synthetic_windows())
+    problem = line_problem([tech("A"), tech("B")], [multi, visit("b", 9)])
+    routes = vroom_start.vroom_routes(problem, time_limit=None)
+    assert routes is not None
     assert sum(r.count("m") for r in routes.values()) == 1
 
 

@@ -115,12 +115,16 @@ def test_day_without_technicians_leaves_required_visits_out_too() -> None:
     assert result.routes == () and calls == [1.0]
 
 
-def test_second_worker_is_ortools_alone_when_pyvrp_cannot_see_breaks(day: Problem) -> None:
-    """On a day with lunch breaks (which PyVRP only approximates) the two workers are PyVRP
-    started and OR-Tools alone; without breaks, two PyVRP seeds."""
+def test_vroom_starts_first_when_pyvrp_cannot_see_breaks(day: Problem) -> None:
+    """On a day with lunch breaks (which PyVRP only approximates) the first worker starts from
+    VROOM's routes and the second from PyVRP's; without breaks, two PyVRP seeds; with neither
+    start allowed, OR-Tools alone."""
     two = replace(PARAMS, workers=2)
-    assert [r.name for r in recipes_for(day, two)] == ["pyvrp+ortools",
-                                                       "ortools:path_cheapest_arc"]
+    assert [r.name for r in recipes_for(day, two)] == ["vroom+ortools", "pyvrp+ortools"]
+    assert [r.name for r in recipes_for(day, replace(two, use_vroom=False))] == [
+        "pyvrp+ortools", "ortools:path_cheapest_arc"]
+    assert [r.name for r in recipes_for(day, replace(two, use_vroom=False, use_pyvrp=False))] \
+        == ["ortools:path_cheapest_arc", "ortools:local_cheapest_insertion"]
     no_breaks = Problem(day.durations, day.distances,
                         tuple(replace(t, breaks=()) for t in day.technicians), day.visits)
     assert [r.name for r in recipes_for(no_breaks, two)] == ["pyvrp+ortools",
