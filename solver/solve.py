@@ -274,8 +274,8 @@ def _starting_routes(problem: Problem, params: SolveParams, recipe: Recipe,
     """The recipe's starting routes from PyVRP or VROOM, within their share of the time."""
     left = _left(deadline)
     if recipe.start == "vroom":
-        routes = vroom_start.vroom_routes(problem, None if left is None
-                                          else left * params.vroom_share)
+        routes = vroom_start.best_vroom_routes(problem, None if left is None
+                                               else left * params.vroom_share)
         watch.report(START_DONE_FRACTION, None)
         return routes
     iterations = (None if params.solution_limit is None
