@@ -23,8 +23,7 @@ from datetime import timedelta
 import numpy as np
 import vroom
 
-from solver.engine import (RoutingEngine, allowed_technicians, feasible_windows,
-                           visit_penalty)
+from solver.engine import RoutingEngine, allowed_technicians, feasible_windows, visit_penalty
 from solver.model import Problem, Visit
 
 #: VROOM's priority scale.
