@@ -220,6 +220,21 @@ def solve_ours_plain(outlet: str, problem: Problem, budget: float, threads: int)
                   result_of_routes(problem, result.as_routes(), "ours"), wall)
 
 
+def solve_ours_same_visits(outlet: str, problem: Problem, budget: float, threads: int) -> Run:
+    """Our solver on VROOM's model restricted to the visits VROOM serves on this day and
+    budget: the same work, so travel alone tells the plans apart."""
+    served = {v for ids in (vroom_start.vroom_routes(problem, budget) or {}).values()
+              for v in ids}
+    plain = vroom_model(problem)
+    same = Problem(plain.durations, plain.distances, plain.technicians,
+                   tuple(v for v in plain.visits if v.id in served), plain.weights)
+    began = time.perf_counter()
+    result = solve(same, SolveParams(time_limit=budget, workers=threads))
+    wall = time.perf_counter() - began
+    return run_of(outlet, "ours (VROOM's visits)", threads, budget, same,
+                  result_of_routes(same, result.as_routes(), "ours"), wall)
+
+
 def solve_vroom(outlet: str, problem: Problem, budget: float, threads: int) -> Run:
     """VROOM on the same day and budget, re-timed and checked by our evaluator."""
     began = time.perf_counter()
@@ -230,7 +245,8 @@ def solve_vroom(outlet: str, problem: Problem, budget: float, threads: int) -> R
 
 
 SOLVERS: dict[str, Callable[[str, Problem, float, int], Run]] = {
-    "ours": solve_ours, "ours_plain": solve_ours_plain, "vroom": solve_vroom}
+    "ours": solve_ours, "ours_plain": solve_ours_plain, "ours_same": solve_ours_same_visits,
+    "vroom": solve_vroom}
 
 
 # ------------------------------------------------------------------------------------ runner
@@ -261,11 +277,12 @@ def _log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def compare(days: Sequence[OutletDay], budget: float, cores: int) -> list[Run]:
+def compare(days: Sequence[OutletDay], budget: float, cores: int,
+            solvers: Sequence[str] = tuple(SOLVERS)) -> list[Run]:
     """Ours and VROOM on each outlet-day, one thread and all cores each."""
     runs = []
     for day in days:
-        for solver in ("ours", "ours_plain", "vroom"):
+        for solver in solvers:
             for threads in sorted({1, cores}):
                 run = _job((solver, day.outlet, day.problem, budget, threads))
                 _log(f"{day.outlet} {run.solver} x{threads}: travel {run.travel_time} s, "
@@ -315,6 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="also solve each outlet-day once with this budget, all cores "
                              "(e.g. 300 for the 5-minute reference)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--solvers", default=",".join(SOLVERS),
+                        help=f"qingdao: which of {', '.join(SOLVERS)} to run")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     cores = SolveParams.all_cores()
@@ -336,7 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             lines += table(runs) + [""]
         lines += ["## Totals", ""] + totals(raw)
     else:
-        raw = compare(days, args.time_limit, cores)
+        raw = compare(days, args.time_limit, cores, args.solvers.split(","))
         lines += table(raw) + ["", "## Totals", ""] + totals(raw) + [""]
         if args.long:
             long_runs = []
