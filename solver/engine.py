@@ -628,12 +628,15 @@ def build_route(problem: Problem, k: int, nodes: Sequence[int], starts: Sequence
     for i, start in zip(nodes, starts):
         visit = problem.visits[i]
         travel = int(problem.durations[place, visit.location])
-        free_at += _break_time_between(breaks, free_at, start)
-        arrival = free_at + travel
+        pause = _break_time_between(breaks, free_at, start)
+        # A break that starts once the drive is over is taken at the customer's door.
+        at_door = pause and all(s >= free_at + travel for s, d in breaks
+                                if free_at <= s and s + d <= start)
+        arrival = free_at + travel + (0 if at_door else pause)
         lateness = max(0, start - visit.due) if visit.due is not None else 0
-        stops.append(Stop(visit.id, arrival, start, start + tech.service_time(visit),
-                          max(0, start - arrival), travel,
-                          int(problem.distances[place, visit.location]), lateness))
+        waiting = max(0, start - arrival - (pause if at_door else 0))
+        stops.append(Stop(visit.id, arrival, start, start + tech.service_time(visit), waiting,
+                          travel, int(problem.distances[place, visit.location]), lateness))
         place, free_at = visit.location, start + tech.service_time(visit)
     back_travel = int(problem.durations[place, tech.end_location])
     back_distance = int(problem.distances[place, tech.end_location])

@@ -28,8 +28,8 @@ def planned(problem: Problem, params: SolveParams = PARAMS, **kwargs: object) ->
 
 
 def ortools_only(params: SolveParams = PARAMS) -> SolveParams:
-    """The same parameters without the PyVRP start."""
-    return replace(params, use_pyvrp=False)
+    """The same parameters without the PyVRP and VROOM starts."""
+    return replace(params, use_pyvrp=False, use_vroom=False)
 
 
 def test_three_visits_on_a_line_cost_one_trip_out_and_back() -> None:
@@ -230,3 +230,17 @@ def test_fixed_cost_and_weights_enter_the_objective() -> None:
     assert result.objective["distance"] == 2 * 2 * 5000
     assert result.objective["fixed"] == 1000
     assert result.objective["total"] == 21_000
+
+
+def test_solver_plan_shows_the_lunch_taken_at_the_door_after_the_drive() -> None:
+    """The same day solved by the engine: the technician's list shows B reached at 11:30 (the
+    drive done before lunch), with the lunch between arrival and start, not counted as waiting."""
+    t = tech(breaks=(lunch(11 * HOUR + 30 * MINUTE, 11 * HOUR + 30 * MINUTE),))
+    a = visit("A", 1, duration=3 * HOUR, window=(8 * HOUR + 10 * MINUTE, 8 * HOUR + 10 * MINUTE))
+    b = visit("B", 3, window=(12 * HOUR + 15 * MINUTE, 12 * HOUR + 15 * MINUTE))
+    result = planned(line_problem([t], [a, b]), ortools_only())
+    (route,) = result.routes
+    stop = route.stops[1]
+    assert (stop.visit, stop.arrival, stop.start) == ("B", 11 * HOUR + 30 * MINUTE,
+                                                      12 * HOUR + 15 * MINUTE)
+    assert stop.waiting == 0

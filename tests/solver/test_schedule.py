@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from solver.model import TimeWindow
+from solver.result import BreakPlacement
 from solver.schedule import Relax, earliest_start, route_slack, schedule_route
 from tests.solver.helpers import HOUR, MINUTE, line_problem, lunch, tech, visit
 
@@ -45,6 +46,19 @@ def test_break_uses_idle_time_before_a_late_window() -> None:
     assert s.stops[1].start == 13 * HOUR
     (brk,) = s.breaks
     assert brk.after_stop == 1 and 11 * HOUR + 30 * MINUTE <= brk.start <= 12 * HOUR + 15 * MINUTE
+
+
+def test_break_at_the_next_door_when_only_that_keeps_the_visit_on_time() -> None:
+    """Lunch must start at 11:30 and B at 12:15: the technician drives from A (done 11:10) to
+    B first and takes lunch at B's door; lunch before the drive would make B 20 minutes late."""
+    t = tech(breaks=(lunch(11 * HOUR + 30 * MINUTE, 11 * HOUR + 30 * MINUTE),))
+    a = visit("A", 1, duration=3 * HOUR, window=(8 * HOUR + 10 * MINUTE, 8 * HOUR + 10 * MINUTE))
+    b = visit("B", 3, window=(12 * HOUR + 15 * MINUTE, 12 * HOUR + 15 * MINUTE))
+    s = schedule_route(line_problem([t], [a, b]), t, [a, b])
+    assert s.feasible
+    assert s.stops[1].arrival == 11 * HOUR + 30 * MINUTE
+    assert s.stops[1].start == 12 * HOUR + 15 * MINUTE
+    assert s.breaks == (BreakPlacement(11 * HOUR + 30 * MINUTE, 45 * MINUTE, 1),)
 
 
 def test_break_pushes_a_visit_when_no_idle_time() -> None:
@@ -126,3 +140,4 @@ def test_earliest_start_helper() -> None:
     assert earliest_start(ws, 5) == 10
     assert earliest_start(ws, 25) == 30
     assert earliest_start(ws, 41) is None
+
