@@ -11,8 +11,12 @@
 (b) ``emergency``: a priority-4 repair booked at 10:35 in each outlet; one run at 10:36: is the
     emergency in the published plan (target: yes, within one run)?
 (c) ``scale``: ``--all`` on the metro day (10 outlets) through Celery on Redis with one worker,
-    then two workers, each on a fresh copy of the same database: the ratio of wall times
-    (target about 0.5). Needs Redis (``--redis``; database 14 is flushed).
+    then two workers, each on a fresh copy of the same planned and published day: the ratio of
+    wall times (target about 0.5). Needs Redis (``--redis``; database 7 is flushed). The copies
+    are PostgreSQL databases (``CREATE DATABASE ... TEMPLATE``, dropped after) on the server of
+    ``--database-url``, by default the local one when it answers; SQLite files otherwise or with
+    ``--sqlite`` (SQLite serialises the workers' writes). A round is timed from the call that
+    sends the tasks (workers started and answering) to the last report.
 
 The report goes to ``benchmarks/results/reopt-YYYYmmdd.md`` (``--out``) and the raw figures to
 the same name with ``.json``. Wall-clock time limits: run it on an otherwise idle machine.
@@ -22,17 +26,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
 
 from dispatch import db
 from dispatch import models as m
@@ -41,6 +48,11 @@ from dispatch.timeutil import local_time_to_utc
 RESULTS = Path(__file__).resolve().parent / "results"
 TIMEZONE = "Asia/Shanghai"
 PARTS = ("run", "emergency", "scale")
+#: Part (c)'s Redis database: not a deployment's (0) nor one the fan-out tests use (8-15, one
+#: per pytest-xdist worker), whose flushing and workers would take this benchmark's tasks.
+BENCHMARK_REDIS = "redis://127.0.0.1:6379/7"
+#: The PostgreSQL server part (c) uses when it answers and no other is given.
+LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 def log(text: str) -> None:
@@ -176,6 +188,28 @@ def prepare_metro(url: str, day: date, plan_time_limit: float) -> None:
     prepare_demo(url, "metro", day, params=SolveParams(time_limit=plan_time_limit))
 
 
+def cpu_seconds(sessions: Sequence[int] = ()) -> tuple[float, float]:
+    """(CPU seconds the whole machine has been busy, CPU seconds of this process and of the
+    processes in ``sessions``, their finished children included); Linux only (zeros elsewhere).
+    Their difference over a round is what other programs took from the machine meanwhile."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return 0.0, 0.0
+    # Not idle, not iowait; guest time is already counted in user time.
+    busy = sum(int(v) for i, v in enumerate(fields[:8]) if i not in (3, 4))
+    ours = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            values = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended meanwhile
+        if int(stat.parent.name) == os.getpid() or int(values[3]) in sessions:
+            ours += sum(int(v) for v in values[11:15])  # utime, stime, cutime, cstime
+    return busy / tick, ours / tick
+
+
 def fan_out_with(workers: int, url: str, redis: str, day: date, now: datetime,
                  time_limit: float, folder: Path) -> dict[str, Any]:
     """`--all` through ``workers`` fresh workers; the wall time and each run's worker."""
@@ -188,6 +222,7 @@ def fan_out_with(workers: int, url: str, redis: str, day: date, now: datetime,
 
     redis_client.Redis.from_url(redis).flushdb()
     names = [f"bench-{workers}-{i}@reopt" for i in range(workers)]
+    load_before = os.getloadavg()[0]
     procs = [spawn_worker(url, redis, name, log=folder / f"{name.split('@')[0]}.log")
              for name in names]
     app = make_celery(redis, url)
@@ -195,11 +230,20 @@ def fan_out_with(workers: int, url: str, redis: str, day: date, now: datetime,
     try:
         if not wait_for_workers(app, names, 60):
             raise RuntimeError("the benchmark's workers did not start")
-        runner = CeleryRunner(app, timeout=3600)
+        runner = CeleryRunner(app, timeout=600 + 30 * time_limit)
+        sessions = [proc.pid for proc in procs]  # each worker leads a session of its own
+        cpu_before = cpu_seconds(sessions)
+        # Workers are up and answering: only the job is timed, not their start.
         began = time.perf_counter()
         reports = reoptimize_all(db.session_factory(engine), day, now=now,
                                  params=SolveParams(time_limit=time_limit), runner=runner)
         wall = time.perf_counter() - began
+        cpu_after = cpu_seconds(sessions)
+        load_after = os.getloadavg()[0]
+        strangers = set(runner.workers.values()) - set(names)
+        if strangers:
+            raise RuntimeError(f"workers not started here ran some runs ({', '.join(strangers)}):"
+                               f" another program uses the Redis database {redis}")
     finally:
         engine.dispose()
         for proc in procs:
@@ -209,22 +253,106 @@ def fan_out_with(workers: int, url: str, redis: str, day: date, now: datetime,
     return {"workers": workers, "wall_seconds": round(wall, 2),
             "statuses": sorted(r.status for r in reports),
             "run_seconds": [r.seconds for r in reports],
-            "per_worker": {n: sum(1 for w in runner.workers.values() if w == n) for n in names}}
+            "per_worker": {n: sum(1 for w in runner.workers.values() if w == n) for n in names},
+            "busy_seconds": {n: round(sum(r.seconds for r in reports
+                                          if runner.workers[r.outlet_id] == n), 2)
+                             for n in names},
+            "load_before": round(load_before, 2), "load_after": round(load_after, 2),
+            "others_cpu_seconds": round((cpu_after[0] - cpu_before[0])
+                                        - (cpu_after[1] - cpu_before[1]), 1)}
+
+
+class SqliteCopies:
+    """The rounds' databases as SQLite files in ``folder``, each a copy of the base file."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.description = "SQLite, a file copy per round"
+
+    def base(self) -> str:
+        """The URL of the database to prepare the day on."""
+        return f"sqlite:///{self.folder / 'metro.db'}"
+
+    def copy(self, label: str) -> str:
+        """The URL of a fresh copy of the base database."""
+        copy = self.folder / f"metro-{label}.db"
+        shutil.copyfile(self.folder / "metro.db", copy)
+        return f"sqlite:///{copy}"
+
+    def drop_all(self) -> None:
+        """Nothing to do: the files go with the temporary folder."""
+
+
+class PostgresCopies:
+    """The rounds' databases on a PostgreSQL server: a base database, and per round a copy made
+    by ``CREATE DATABASE ... TEMPLATE``; every one dropped at the end."""
+
+    def __init__(self, server_url: str) -> None:
+        server = make_url(server_url)
+        if server.drivername == "postgresql":
+            server = server.set(drivername="postgresql+psycopg")  # the driver installed here
+        self.server = server
+        self.prefix = f"reopt_bench_{os.getpid()}"
+        self.created: list[str] = []
+        self.admin = create_engine(server, isolation_level="AUTOCOMMIT",
+                                   connect_args={"connect_timeout": 3})
+        with self.admin.connect() as connection:
+            version = connection.execute(text("SHOW server_version")).scalar()
+        self.description = (f"PostgreSQL {str(version).split()[0]} at "
+                            f"{self.server.host}:{self.server.port or 5432}, a database per round "
+                            "(CREATE DATABASE ... TEMPLATE of the planned day)")
+
+    def base(self) -> str:
+        """The URL of the database to prepare the day on."""
+        return self._create(f"{self.prefix}_base")
+
+    def copy(self, label: str) -> str:
+        """The URL of a fresh copy of the base database."""
+        return self._create(f"{self.prefix}_{label}", template=f"{self.prefix}_base")
+
+    def drop_all(self) -> None:
+        """Drop every database made here."""
+        with self.admin.connect() as connection:
+            for name in reversed(self.created):
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self.admin.dispose()
+
+    def _create(self, name: str, template: str | None = None) -> str:
+        with self.admin.connect() as connection:
+            clause = f' TEMPLATE "{template}"' if template else ""
+            connection.execute(text(f'CREATE DATABASE "{name}"{clause}'))
+        self.created.append(name)
+        return self.server.set(database=name).render_as_string(hide_password=False)
+
+
+def round_databases(args: argparse.Namespace, folder: Path) -> SqliteCopies | PostgresCopies:
+    """PostgreSQL on ``--database-url``, or on the local server when it answers; SQLite files
+    with ``--sqlite`` or when no server answers."""
+    if args.sqlite:
+        return SqliteCopies(folder)
+    if args.database_url:
+        return PostgresCopies(args.database_url)
+    try:
+        return PostgresCopies(LOCAL_POSTGRES)
+    except Exception as exc:  # any failure to connect means "use SQLite"; said why
+        log(f"PostgreSQL at {LOCAL_POSTGRES} does not answer ({type(exc).__name__}); SQLite")
+        return SqliteCopies(folder)
 
 
 def part_scale(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     """Part (c): the same `--all` on identical copies of the metro day, 1 then 2 workers."""
-    base = folder / "metro.db"
-    log("metro: loading, planning and publishing 10 outlets ...")
-    prepare_metro(f"sqlite:///{base}", args.date, args.plan_time_limit)
-    now = at(args.date, 10, 30)
-    rounds = []
-    for workers in (1, 2):
-        copy = folder / f"metro-{workers}.db"
-        shutil.copyfile(base, copy)
-        rounds.append(fan_out_with(workers, f"sqlite:///{copy}", args.redis, args.date, now,
-                                   args.time_limit, folder))
-    return {"rounds": rounds,
+    databases = round_databases(args, folder)
+    log(f"metro on {databases.description}")
+    try:
+        log("metro: loading, planning and publishing 10 outlets ...")
+        prepare_metro(databases.base(), args.date, args.plan_time_limit)
+        now = at(args.date, 10, 30)
+        rounds = [fan_out_with(workers, databases.copy(f"{workers}w"), args.redis, args.date,
+                               now, args.time_limit, folder)
+                  for workers in (1, 2)]
+    finally:
+        databases.drop_all()
+    return {"database": databases.description, "rounds": rounds,
             "ratio": round(rounds[1]["wall_seconds"] / rounds[0]["wall_seconds"], 3)}
 
 
@@ -259,11 +387,17 @@ def markdown(args: argparse.Namespace, results: dict[str, Any]) -> str:
     scale = results.get("scale")
     if scale:
         lines += ["## (c) `--all` on metro: one worker vs two / 一个与两个工作进程", "",
-                  "| workers | wall time (s) | runs per worker | statuses |", "|---|---|---|---|"]
+                  f"Database / 数据库: {scale['database']}.", "",
+                  "| workers | wall time (s) | runs per worker | busy s per worker | statuses "
+                  "| load avg before, after | other programs' CPU s |",
+                  "|---|---|---|---|---|---|---|"]
         for r in scale["rounds"]:
             lines.append(f"| {r['workers']} | {r['wall_seconds']:.1f} | "
                          f"{', '.join(str(v) for v in r['per_worker'].values())} | "
-                         f"{', '.join(sorted(set(r['statuses'])))} |")
+                         f"{', '.join(f'{v:.1f}' for v in r['busy_seconds'].values())} | "
+                         f"{', '.join(sorted(set(r['statuses'])))} | "
+                         f"{r['load_before']:.2f}, {r['load_after']:.2f} | "
+                         f"{r['others_cpu_seconds']:.1f} |")
         lines += ["", f"Ratio two/one: **{scale['ratio']:.2f}** (target about 0.5).", ""]
     return "\n".join(lines)
 
@@ -286,7 +420,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="the job's solve time per run (s)")
     parser.add_argument("--plan-time-limit", type=float, default=5.0,
                         help="the morning plan's solve time per outlet (s)")
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/14")
+    parser.add_argument("--redis", default=BENCHMARK_REDIS,
+                        help="part scale: the Redis database for the tasks (flushed)")
+    parser.add_argument("--database-url", default=None, metavar="URL",
+                        help="part scale: the PostgreSQL server to make the rounds' databases "
+                             f"on (default: {LOCAL_POSTGRES} when it answers, else SQLite)")
+    parser.add_argument("--sqlite", action="store_true",
+                        help="part scale: SQLite file copies even when PostgreSQL answers")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}

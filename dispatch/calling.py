@@ -9,6 +9,14 @@ Every boundary is a local wall time converted on its own through ``dispatch.time
 intervals stay right on a daylight-saving change day. Intervals are half-open ``[start, end)``
 in aware UTC datetimes; a call needs ``CALL_DURATION`` of room before the interval ends, and
 must be over by the latest useful moment.
+
+One written message is exempt from calling hours: a delay notice about an appointment of the
+same day, which may be texted at any moment of the outlet's working day (``working_day``: from
+its technicians' earliest shift start, e.g. 08:00, to the end of calling hours, 20:00 at the
+latest), rest times and the customer's own calling hours included. A customer waiting at home
+for a technician who will come late must hear in time, and an 08:00-10:00 window ends when
+calls may begin; a text does not ring at lunch the way a call does. Never at night: outside
+the working day such a notice waits like any other message.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, object_session
 
 from dispatch import models as m
@@ -27,6 +35,8 @@ from dispatch.timeutil import local_day, local_time_to_utc, require_aware
 CALL_DURATION = timedelta(minutes=3)
 #: How far ahead (in days) to look for the next calling day, e.g. across a holiday week.
 MAX_SEARCH_DAYS = 10
+#: A same-day delay notice is never texted after this local time, whatever the calling hours.
+LATEST_MESSAGE = time(20, 0)
 
 Interval = tuple[datetime, datetime]
 _Minutes = tuple[int, int]  # local minutes since midnight, half-open
@@ -219,3 +229,45 @@ def next_calling_day(outlet: m.Outlet, customer: m.Customer | None, after: date,
         if calling_window(outlet, customer, day, holiday_days=off):
             return day
     return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Texting a same-day delay notice
+# ---------------------------------------------------------------------------------------------
+
+
+def working_day(outlet: m.Outlet, day: date, session: Session | None = None) -> Interval | None:
+    """The outlet's working ``day`` (UTC): from the earliest shift start of its technicians
+    working that day (the business opening when none is) to the end of calling hours, 20:00 at
+    the latest; None when that leaves nothing.
+
+    The session is the outlet's own unless given; a detached outlet has no shifts.
+    """
+    session = session or object_session(outlet)
+    first_shift = session.scalar(
+        select(func.min(m.TechnicianShift.starts_at))
+        .join(m.Technician, m.Technician.id == m.TechnicianShift.technician_id)
+        .where(m.Technician.outlet_id == outlet.id, m.TechnicianShift.day == day,
+               m.TechnicianShift.absent.is_(False))) if session is not None else None
+    start = first_shift or _utc(outlet, day, _minutes(outlet.business_open or time(8, 30)))
+    end = _utc(outlet, day, min(_minutes(outlet.calling_end or LATEST_MESSAGE),
+                                _minutes(LATEST_MESSAGE)))
+    return (start, end) if start < end else None
+
+
+def next_message_time(outlet: m.Outlet, day: date, not_before: datetime,
+                      latest_useful: datetime) -> datetime | None:
+    """The earliest moment in ``[not_before, latest_useful]`` at which a delay notice about an
+    appointment on ``day`` may be texted (the outlet's working day); None if none."""
+    require_aware(not_before, "not_before")
+    require_aware(latest_useful, "latest_useful")
+    span = working_day(outlet, day)
+    if span is None:
+        return None
+    at = max(span[0], not_before)
+    return at if at < span[1] and at <= latest_useful else None
+
+
+def may_text_at(outlet: m.Outlet, day: date, at: datetime) -> bool:
+    """Whether a delay notice about an appointment on ``day`` may be texted at ``at``."""
+    return next_message_time(outlet, day, at, at) == at

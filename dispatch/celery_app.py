@@ -9,6 +9,13 @@ A task is acknowledged only once it has finished (``acks_late``) and a worker pr
 mid-task puts its message back on the queue (``reject_on_worker_lost``): the task then runs again
 on some worker. That is safe because the job holds the outlet-day's run lock, is one
 transaction, and writes nothing new for an input it has already planned.
+
+A Celery worker process is the unit of parallelism: each task solves with one solver process
+(``TASK_SOLVER_WORKERS``), whatever the producer's parameters, and a worker runs one task at a
+time (``dispatch worker -c 1``) and reserves no more (``worker_prefetch_multiplier=1`` with late
+acknowledgement), so a machine with N cores runs N workers. A task that also forked a solver
+pool would compete for the cores the other workers use, and two workers could not double the
+throughput of one.
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ DEFAULT_VISIBILITY_TIMEOUT = 600
 DEFAULT_TASK_TIME_LIMIT = 300
 #: How long a task's result is kept in the backend.
 RESULT_EXPIRES_SECONDS = 24 * 3600
+#: Solver processes per task: one (the worker is the unit of parallelism; see above).
+TASK_SOLVER_WORKERS = 1
 
 
 def broker_url(settings: Mapping[str, Any] | None = None) -> str | None:
@@ -95,8 +104,13 @@ def reoptimize_outlet_day(task: Task, outlet_id: int, day_iso: str, now_iso: str
     factory = session_factory_for(str(task.app.conf.dispatch_database_url))
     report = run_reoptimization(factory, int(outlet_id), date.fromisoformat(day_iso),
                                 now=datetime.fromisoformat(now_iso),
-                                params=SolveParams(time_limit=float(time_limit)))
+                                params=task_params(float(time_limit)))
     return {"report": report.as_dict(), "worker": task.request.hostname or ""}
+
+
+def task_params(time_limit: float) -> SolveParams:
+    """The solve parameters of one task: the run's time limit, one solver process."""
+    return SolveParams(time_limit=time_limit, workers=TASK_SOLVER_WORKERS)
 
 
 _factories: dict[tuple[int, str], sessionmaker[Session]] = {}

@@ -1,5 +1,6 @@
 """``dispatch reoptimize`` (one run, cron-friendly) and ``dispatch scheduler`` (runs it every N
-minutes per outlet during business hours, in one dedicated process, never in a web worker)."""
+minutes per outlet during business hours, and the running-late watch every minute, in one
+dedicated process, never in a web worker)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from dispatch.reoptimize import RunReport
 
 Factory = sessionmaker[Session]
+#: The running-late watch is cheap (no solver): it looks at every outlet-day each minute.
+WATCH_EVERY_MINUTES = 1
 
 
 @click.command("reoptimize")
@@ -89,7 +92,10 @@ def scheduler_command(ctx: click.Context, minutes: int, time_limit: float) -> No
     # One instance at a time within this process; the run lock guards against other processes.
     scheduler.add_job(make_tick(factory, params), "interval", minutes=minutes,
                       max_instances=1, coalesce=True, next_run_time=m.utcnow())
-    click.echo(f"调度器已启动：每 {minutes} 分钟 / Scheduler started: every {minutes} min")
+    scheduler.add_job(make_watch_tick(factory), "interval", minutes=WATCH_EVERY_MINUTES,
+                      max_instances=1, coalesce=True, next_run_time=m.utcnow())
+    click.echo(f"调度器已启动：每 {minutes} 分钟优化，每分钟检查迟到 / Scheduler started: "
+               f"re-optimization every {minutes} min, running-late watch every minute")
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
@@ -107,6 +113,21 @@ def make_tick(factory: Factory, params: SolveParams,
         codes = _codes(factory)
         for report in scheduler_tick(factory, now=clock(), params=params):
             click.echo(format_report(report, codes.get(report.outlet_id, "?")))
+
+    return tick
+
+
+def make_watch_tick(factory: Factory,
+                    clock: Callable[[], datetime] = m.utcnow) -> Callable[[], None]:
+    """The scheduler's running-late watch: one pass over the outlets in business hours; the
+    notices it adds or changes are printed."""
+    from dispatch.latewatch import watch_open_outlets
+
+    def tick() -> None:
+        changed = watch_open_outlets(factory, now=clock())
+        if changed:
+            click.echo(f"迟到检查：新增或更新 {changed} 条迟到通知 / Running-late watch: "
+                       f"{changed} delay notices added or changed")
 
     return tick
 

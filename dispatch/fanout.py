@@ -3,6 +3,11 @@
 ``reoptimize_everywhere`` is what ``dispatch reoptimize --all`` runs: with a broker configured
 (``DISPATCH_BROKER_URL``) it sends one task per outlet to the workers and waits for every report;
 without one it runs the outlets in this process, one by one. ``dispatch worker`` starts a worker.
+
+Parallelism: one Celery worker (``-c 1``) per core, each task solving with one solver process
+(``celery_app.TASK_SOLVER_WORKERS``); the tasks are sent largest outlet-day first and taken in
+that order (a worker reserves one task at a time), so the workers finish together. An in-process
+run has the machine to itself and may give its solver every core (``dispatch reoptimize`` does).
 """
 
 from __future__ import annotations
@@ -55,7 +60,8 @@ class CeleryRunner:
 
     def __call__(self, outlet_ids: Sequence[int], day: date, *, now: datetime,
                  params: SolveParams | None) -> list[RunReport]:
-        """One task per outlet, all sent at once; the reports in ``outlet_ids`` order."""
+        """One task per outlet, all sent at once in ``outlet_ids`` order (the order the
+        workers take them in); the reports in ``outlet_ids`` order."""
         require_aware(now, "now")
         time_limit = (params or DEFAULT_PARAMS).time_limit or DEFAULT_PARAMS.time_limit
         tasks = [self.app.signature(TASK_NAME, args=(outlet_id, day.isoformat(),

@@ -9,6 +9,7 @@ never commit: the caller owns the transaction.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -22,9 +23,12 @@ from dispatch import db
 from dispatch import models as m
 from dispatch.dayview import VisitRow, shown_plan, technician_day
 from dispatch.errors import ConflictError, NotFoundError, ValidationError
+from dispatch.latewatch import watch_technician
+from dispatch.tasks import delay_notices, told_arrival
 from dispatch.timeutil import utc_to_local
 
 S = m.VisitStatus
+logger = logging.getLogger(__name__)
 
 #: The steps a technician may take from each status.
 TRANSITIONS: dict[m.VisitStatus, frozenset[m.VisitStatus]] = {
@@ -95,6 +99,7 @@ class DayCard:
     warranty_note_zh: str
     warranty_note_en: str
     has_record: bool = False
+    delay_arrival: datetime | None = None  # local: the new arrival a delay notice gives
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,7 +148,8 @@ def change_status(session: Session, visit: m.Visit, to_status: m.VisitStatus | s
     En route changes nothing but the status; arriving sets the actual arrival and start; done
     (which needs a verified service record) and the two unfinished endings set the actual end.
     "Could not finish" needs a reason from NOT_FINISHED_REASONS. Raises ValidationError for a
-    step that is not allowed and ConflictError when ``expected_version`` is stale.
+    step that is not allowed and ConflictError when ``expected_version`` is stale. Then the
+    running-late watch looks at the technician's remaining visits (``dispatch.latewatch``).
     """
     target = _status(to_status)
     now = now or m.utcnow()
@@ -163,7 +169,19 @@ def change_status(session: Session, visit: m.Visit, to_status: m.VisitStatus | s
         before=before, after={"status": str(visit.status), "version": visit.version,
                               "reason": reason, "at": now.isoformat()}))
     db.flush(session)
+    _watch_remaining(session, visit, technician_id, now)
     return visit
+
+
+def _watch_remaining(session: Session, visit: m.Visit, technician_id: int,
+                     now: datetime) -> None:
+    """Delay notices for the technician's visits after this report (when a delay shows first).
+    A failure here is logged and undone; it never refuses the technician's report."""
+    try:
+        with session.begin_nested():
+            watch_technician(session, technician_id, visit.day, now=now)
+    except Exception:
+        logger.exception("running-late watch after visit %s failed", visit.code)
 
 
 def _status(value: m.VisitStatus | str) -> m.VisitStatus:
@@ -341,16 +359,19 @@ def day_cards(session: Session, technician_id: int, day: date) -> list[DayCard]:
         m.Visit.id.in_([r.id for r in rows])))}
     recorded = set(session.scalars(select(m.ServiceRecord.visit_id).where(
         m.ServiceRecord.visit_id.in_(list(visits)))))
+    notices = delay_notices(session, visits)
     cards = []
     for row in rows:
         visit = visits[row.id]
         chargeable, note_zh, note_en = charge_summary(visit)
         eta = arrivals.get(row.id)
+        late = told_arrival(notices[row.id]) if row.id in notices else None
         cards.append(DayCard(
             row=row, eta=utc_to_local(eta, tech.outlet.timezone) if eta else None,
             version=visit.version, geo_uri=geo_uri(row.lat, row.lon, f"{row.district}{row.address}"),
             chargeable=chargeable, warranty_note_zh=note_zh, warranty_note_en=note_en,
-            has_record=row.id in recorded))
+            has_record=row.id in recorded,
+            delay_arrival=utc_to_local(late, tech.outlet.timezone) if late else None))
     return cards
 
 

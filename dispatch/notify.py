@@ -23,7 +23,11 @@ The in-app inbox has no outside effect: it is claimed and marked sent in one tra
 
 Customer-facing rows wait for calling hours (``dispatch.calling.next_call_time``); a row that
 can no longer be delivered while useful expires, and its task, if any, is flagged for the
-dispatcher.
+dispatcher. One exemption: a delay notice (template ``delay_notice``) about a visit goes at any
+moment of the outlet's working day on the visit's day (``dispatch.calling.next_message_time``:
+from the technicians' earliest shift start to 20:00 at the latest, rest times included), so a
+customer whose technician runs late hears it before their window ends even when calls are not
+allowed yet (an 08:00-10:00 window) or not now (12:00-13:30). At night it waits as any row does.
 """
 
 from __future__ import annotations
@@ -67,6 +71,9 @@ DEFAULT_BATCH = 200
 DEFAULT_TIMEOUT_SECONDS = 15.0
 #: How far ahead to look for calling hours when a message has no latest useful time.
 OPEN_HORIZON = timedelta(days=7)
+#: The template of a delay notice: texted in the working day of the visit's day, not only in
+#: calling hours.
+DELAY_NOTICE = "delay_notice"
 
 EXPIRED_FLAG_EN = "the message could not be delivered while still useful ({template}, {key})"
 EXPIRED_FLAG_ZH = "消息未能在有效时间内送达（{template}，{key}）"
@@ -392,7 +399,7 @@ def _may_call(session: Session, row: m.Notification, now: datetime,
               report: DeliveryReport) -> bool:
     """Whether a customer message may go now; otherwise defer or expire it."""
     customer = session.get(m.Customer, row.recipient_id)
-    outlet = _outlet_of(session, row.payload or {}, _task(session, row))
+    outlet = customer_outlet(session, row)
     if customer is None or outlet is None:
         # Without them calling hours cannot be checked, and waiting will not tell them.
         row.status = m.NotificationStatus.FAILED
@@ -401,7 +408,7 @@ def _may_call(session: Session, row: m.Notification, now: datetime,
         report.failed.append(row.id)
         return False
     horizon = row.latest_useful or now + OPEN_HORIZON
-    at = calling.next_call_time(outlet, customer, now, horizon)
+    at = _next_send_time(session, row, outlet, customer, now, horizon)
     if at is not None and at <= now:
         return True
     if at is None and row.latest_useful is not None:
@@ -410,6 +417,23 @@ def _may_call(session: Session, row: m.Notification, now: datetime,
     row.next_attempt_at = at if at is not None else horizon
     report.waiting.append(row.id)
     return False
+
+
+def customer_outlet(session: Session, row: m.Notification) -> m.Outlet | None:
+    """The outlet whose calling hours apply to a customer row (its task's, its visit's or the
+    one its payload names)."""
+    return _outlet_of(session, row.payload or {}, _task(session, row))
+
+
+def _next_send_time(session: Session, row: m.Notification, outlet: m.Outlet,
+                    customer: m.Customer, now: datetime, horizon: datetime) -> datetime | None:
+    """The earliest moment in ``[now, horizon]`` a customer row may go: calling hours, or for a
+    delay notice about a visit also the outlet's working day on the visit's day."""
+    times = [calling.next_call_time(outlet, customer, now, horizon)]
+    visit = _visit_of(session, row.payload or {}) if row.template == DELAY_NOTICE else None
+    if visit is not None:
+        times.append(calling.next_message_time(outlet, visit.day, now, horizon))
+    return min((at for at in times if at is not None), default=None)
 
 
 def _task(session: Session, row: m.Notification) -> m.Task | None:

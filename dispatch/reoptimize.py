@@ -51,6 +51,7 @@ from dispatch.bumping import make_room
 from dispatch.calling import CALL_DURATION, allowed_intervals
 from dispatch.confirmation import is_agreed, keeps_technician
 from dispatch.errors import ConflictError, NotFoundError
+from dispatch.latewatch import OVERRUN_ALLOWANCE
 from dispatch.notify import enqueue
 from dispatch.planning import (
     OPEN_END,
@@ -64,7 +65,7 @@ from dispatch.planning import (
     travel_provider,
 )
 from dispatch.runlock import run_lock
-from dispatch.tasks import derive_tasks
+from dispatch.tasks import MOVED_ARRIVAL_THRESHOLD, already_told, derive_tasks
 from dispatch.timeutil import plan_epoch, require_aware, to_seconds, utc_to_local
 from dispatch.travel import TravelProvider
 from solver import Break, Problem, Result, SolveParams, TimeWindow
@@ -76,15 +77,13 @@ from solver.schedule import schedule_route
 
 #: A customer whose arrival moves by more than this is told; a plan whose times slip by more
 #: than this can no longer be kept.
-DEFAULT_MOVE_THRESHOLD = timedelta(minutes=15)
+DEFAULT_MOVE_THRESHOLD = MOVED_ARRIVAL_THRESHOLD
 #: How much lower (objective units, about seconds of travel) a new plan must be to replace one
 #: that still holds: re-planning for a minute of travel only churns people's lists.
 MIN_GAIN = 300
 #: What re-planning one more visit than needed costs (objective units: ten minutes of a late
 #: promise): a customer told a new time, a technician's list changed.
 MOVE_COST = 60_000
-#: A visit still on site past its planned end: assume it needs this much longer.
-OVERRUN_ALLOWANCE = timedelta(minutes=15)
 #: The ladder of what leaving a visit out costs (the solver's penalty grows fourfold a step):
 #: a promise that can still be kept outranks one already broken (served late rather than
 #: dropped), which outranks an emergency (the top priority a ticket takes), which outranks any
@@ -213,13 +212,33 @@ class Runner(Protocol):
 def reoptimize_all(session_factory: sessionmaker[Session], day: date, *, now: datetime,
                    params: SolveParams | None = None,
                    runner: Runner | None = None) -> list[RunReport]:
-    """Run the job for every outlet on ``day``: in this process one by one, or via ``runner``."""
+    """Run the job for every outlet on ``day``: in this process one by one, or via ``runner``.
+
+    The runs start largest outlet-day first (longest first: workers sharing them finish
+    together); the reports come back in outlet code order.
+    """
     with db.session_scope(session_factory) as session:
         outlet_ids = list(session.scalars(select(m.Outlet.id).order_by(m.Outlet.code)))
+        sizes = open_visit_counts(session, day)
+    # Stable: outlet-days of the same size keep the outlet code order.
+    largest_first = sorted(outlet_ids, key=lambda outlet_id: -sizes.get(outlet_id, 0))
     if runner is not None:
-        return runner(outlet_ids, day, now=now, params=params)
-    return [run_reoptimization(session_factory, outlet_id, day, now=now, params=params)
-            for outlet_id in outlet_ids]
+        reports = runner(largest_first, day, now=now, params=params)
+    else:
+        reports = [run_reoptimization(session_factory, outlet_id, day, now=now, params=params)
+                   for outlet_id in largest_first]
+    by_outlet = {report.outlet_id: report for report in reports}
+    return [by_outlet[outlet_id] for outlet_id in outlet_ids]
+
+
+def open_visit_counts(session: Session, day: date) -> dict[int, int]:
+    """Outlet id -> how many of its visits on ``day`` are still to do (not finished): the size
+    of the outlet-day a run re-plans."""
+    finished = [status.value for status in FINISHED_VISITS]
+    query = (select(m.Visit.outlet_id, func.count(m.Visit.id))
+             .where(m.Visit.day == day, m.Visit.status.not_in(finished))
+             .group_by(m.Visit.outlet_id))
+    return {int(outlet_id): int(count) for outlet_id, count in session.execute(query)}
 
 
 def outlets_open_at(session: Session, now: datetime) -> list[tuple[int, date]]:
@@ -355,6 +374,8 @@ class _StateBuilder:
             free = start + tech.service_time(visits[on_site[-1].id])
         else:
             location, since = self.position(tech)
+            if lunch_until:
+                location = self.lunch_place(tech, location, since)
             # Free since they were last seen there; on their way since the plan's departure
             # when that has passed (travel already under way is not added again from now).
             start = max(tech.shift_start, since, lunch_until,
@@ -379,11 +400,32 @@ class _StateBuilder:
     def breaks_taken(self, tech: SolverTechnician) -> tuple[int, int]:
         """How many breaks the technician has taken or is taking by the published plan (those
         it starts before ``now``), and when one under way ends (0 when none is)."""
-        tech_id = self.base.technician_ids[tech.id]
-        started = [s for s in self.published.stops if s.kind == m.StopKind.BREAK
-                   and s.technician_id == tech_id and s.start_at <= self.now]
+        started = self.started_breaks(tech)
         until = max((to_seconds(s.end_at, self.base.epoch) for s in started), default=0)
         return len(started), until if until > self.now_s else 0
+
+    def started_breaks(self, tech: SolverTechnician) -> list[m.PlanStop]:
+        """The published plan's breaks of the technician that start before ``now``, in order."""
+        tech_id = self.base.technician_ids[tech.id]
+        return sorted((s for s in self.published.stops if s.kind == m.StopKind.BREAK
+                       and s.technician_id == tech_id and s.start_at <= self.now),
+                      key=lambda s: s.start_at)
+
+    def lunch_place(self, tech: SolverTechnician, place: int, since: int) -> int:
+        """Where the technician has the break under way: at the next visit's door when the
+        published plan drives them there first (they arrive before the break, or it ends too
+        late to drive after it) and nothing was heard of them since it began; else ``place``,
+        where they were last known."""
+        lunch = self.started_breaks(tech)[-1]
+        nxt = self.next_open_stop(tech)
+        if nxt is None or nxt.visit is None \
+                or since >= to_seconds(lunch.start_at, self.base.epoch):
+            return place
+        drive = timedelta(seconds=nxt.travel_seconds)
+        if nxt.arrival_at > lunch.start_at and lunch.end_at + drive <= nxt.start_at:
+            return place  # the plan has them set off after the break
+        customer = nxt.visit.ticket.customer
+        return self.place(customer.lat, customer.lon)
 
     def on_site(self, tech: SolverTechnician, visit: SolverVisit,
                 visits: dict[str, SolverVisit]) -> tuple[int, int]:
@@ -427,15 +469,19 @@ class _StateBuilder:
     def planned_departure(self, tech: SolverTechnician) -> int:
         """When the published plan has the technician set off for their next open visit
         (``now`` when it has none)."""
+        nxt = self.next_open_stop(tech)
+        if nxt is None:
+            return self.now_s
+        return to_seconds(nxt.arrival_at, self.base.epoch) - nxt.travel_seconds
+
+    def next_open_stop(self, tech: SolverTechnician) -> m.PlanStop | None:
+        """The published plan's next visit of the technician still to make (None if none)."""
         tech_id = self.base.technician_ids[tech.id]
         upcoming = [s for s in self.published.stops
                     if s.technician_id == tech_id and s.kind == m.StopKind.VISIT
                     and s.visit is not None and s.visit.status in (m.VisitStatus.PLANNED,
                                                                    m.VisitStatus.EN_ROUTE)]
-        if not upcoming:
-            return self.now_s
-        nxt = min(upcoming, key=lambda s: s.start_at)
-        return to_seconds(nxt.arrival_at, self.base.epoch) - nxt.travel_seconds
+        return min(upcoming, key=lambda s: s.start_at, default=None)
 
     def place(self, lat: float, lon: float) -> int:
         """The matrix index of a point, adding it when new."""
@@ -869,6 +915,9 @@ class _Run:
         """An SMS to the customer: the new arrival, due 15 minutes before the promised time."""
         visit = stop.visit
         assert visit is not None
+        if task is not None and task.status == m.TaskStatus.DONE \
+                and already_told(task, stop.arrival_at, self.threshold):
+            return 0  # the customer was told this time already (the running-late watch)
         customer = visit.ticket.customer
         promised = visit.agreed_start if is_agreed(visit) else old_start
         assert promised is not None

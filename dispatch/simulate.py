@@ -11,13 +11,22 @@ moves a clock from 08:00 to 20:00 (the outlet's local time) one minute at a time
 - disturbances arrive as in a real day: a few priority-4 emergency repairs booked mid-morning,
   new bookings through the day, one technician going home sick around 11:00;
 - the re-optimization job runs every N minutes per outlet with ``now`` = the simulated clock;
+- the running-late watch (``dispatch.latewatch``) runs every minute per outlet, as the scheduler
+  runs it, and after each status report, as ``dispatch.fieldwork`` runs it;
 - the dispatcher "sends" the delay notices, consent requests and handover notices the rules
-  derive, when they are due and only inside calling hours; a customer asked for consent agrees.
+  derive, as soon as they are due and only inside calling hours; a customer asked for consent
+  agrees;
+- the outbox (``dispatch.notify``) runs a delivery pass every minute; nothing real leaves: the
+  SMS and e-mail channels are stubs that accept every message, so a row is sent when the outbox
+  would send it (a delay notice the watch texts, the job's delay messages).
 
 The report says how many confirmed appointments were kept (started within the agreed window,
 or moved only with a consent request sent), how many delay notices went out at least 15 minutes
-ahead, calls outside calling hours (must be 0), SLA met, travel, overtime, unassigned visits,
-plan churn and the job's time per run. The same settings and seed give the same day of events.
+ahead (given when called or when a text linked to the notice was sent, whichever came first),
+calls outside calling hours (must be 0; a text is not a call), texts sent outside calling hours
+(same-day delay notices, allowed in the working day) and outside the working day (must be 0),
+SLA met, travel, overtime, unassigned visits, plan churn and the job's time per run. The same
+settings and seed give the same day of events.
 """
 
 from __future__ import annotations
@@ -41,8 +50,9 @@ from sqlalchemy.orm import Session, sessionmaker
 import fixtures
 from dispatch import db
 from dispatch import models as m
-from dispatch.calling import is_callable_at
+from dispatch.calling import is_callable_at, may_text_at
 from dispatch.errors import DispatchError, ValidationError
+from dispatch.notify import customer_outlet
 from dispatch.timeutil import local_time_to_utc, utc_to_local
 from solver import SolveParams
 
@@ -62,6 +72,9 @@ NO_SHOW_WAIT = timedelta(minutes=10)
 DELAY_LEAD = timedelta(minutes=15)
 #: New requests are offered windows ending by this local time at the latest.
 LATEST_WINDOW_END = time(20, 0)
+#: The outbox's channels in the simulation: they accept every message and deliver nothing.
+STUB_CHANNELS = {m.NotificationChannel.SMS: lambda message: None,
+                 m.NotificationChannel.EMAIL: lambda message: None}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,8 +149,12 @@ class SimulationReport:
     delay_notices: int
     delay_notices_ahead_pct: float | None  # sent >= 15 min before the agreed window's end
     delay_notices_ahead_of_start_pct: float | None  # ... before the agreed window's start
+    delay_notices_texted: int  # given by SMS first (before any call)
     calls_outside_hours: int
     calls_made: int
+    texts_sent: int  # SMS to customers
+    texts_outside_calling_hours: int  # same-day delay notices in the working day
+    texts_outside_working_day: int  # must be 0
     consents_obtained: int
     sla_visits: int
     sla_met_pct: float | None
@@ -194,8 +211,14 @@ class SimulationReport:
             ("延误通知提前 15 分钟以上（相对约定时段开始）/ Delay notices >= 15 min before "
              "the agreed window starts (%)", self.delay_notices_ahead_of_start_pct),
             ("延误通知数 / Delay notices", self.delay_notices),
+            ("其中以短信告知 / ... of which told by SMS", self.delay_notices_texted),
             ("通话时段外的呼叫 / Calls outside calling hours", self.calls_outside_hours),
             ("已拨打电话 / Calls made", self.calls_made),
+            ("已发短信 / Texts sent", self.texts_sent),
+            ("通话时段外发送的短信（当天迟到通知）/ Texts sent outside calling hours "
+             "(same-day delay notices)", self.texts_outside_calling_hours),
+            ("工作日以外发送的短信 / Texts sent outside the working day",
+             self.texts_outside_working_day),
             ("客户同意变更 / Consents obtained", self.consents_obtained),
             ("SLA 达成率 / SLA met (%)", self.sla_met_pct),
             ("行驶里程（公里）/ Travel (km)", self.travel_km),
@@ -455,8 +478,10 @@ class _Day:
             if minute % self.settings.every_minutes == 0:
                 self.run_job()
             with db.session_scope(self.factory) as session:
+                self.watch(session)
                 self.send_due_tasks(session)
                 self.ask_handovers(session)
+            self.deliver()
             self.clock += timedelta(minutes=1)
         with db.session_scope(self.factory) as session:
             self.go_home(session)
@@ -474,6 +499,19 @@ class _Day:
             published |= report.status == "published"
         if published:
             self.read_plans()
+
+    def watch(self, session: Session) -> None:
+        """The running-late watch for every outlet, at the simulated clock."""
+        from dispatch.latewatch import watch_outlet_day
+
+        for outlet_id in self.outlets:
+            watch_outlet_day(session, outlet_id, self.settings.day, now=self.clock)
+
+    def deliver(self) -> None:
+        """The outbox's delivery pass at the simulated clock, through the stub channels."""
+        from dispatch.notify import deliver_pending
+
+        deliver_pending(self.factory, now=self.clock, config={}, senders=STUB_CHANNELS)
 
     # -- disturbances ---------------------------------------------------------------------
 
@@ -622,13 +660,14 @@ class _Day:
         customer = visit.ticket.customer
         tech.lat, tech.lon = customer.lat, customer.lon
         self.seen(session, tech, at)
-        if visit.id in self.no_show:
-            self.started[visit.id] = at
-            tech.phase, tech.until = "noshow", at + NO_SHOW_WAIT
-            return
         # Following the plan: start at its planned start, never before the agreed time.
         planned = next((s.start_at for s in self.route(tech) if s.visit_id == visit.id), at)
         begin = max(at, planned, visit.agreed_start or at)
+        if visit.id in self.no_show:
+            # Early at the door, they ring at the time to start, like at any visit: nobody.
+            self.started[visit.id] = begin
+            tech.phase, tech.until = "noshow", begin + NO_SHOW_WAIT
+            return
         tech.phase, tech.until = "wait", begin
 
     def start_work(self, session: Session, tech: _Tech, at: datetime) -> None:
@@ -816,11 +855,15 @@ class _Day:
             visits = self.day_visits(session)
             tasks = list(session.scalars(select(m.Task).where(
                 m.Task.outlet_id.in_(list(self.outlets)))))
-            return self.measure(session, visits, tasks)
+            texts = list(session.scalars(select(m.Notification).where(
+                m.Notification.recipient_kind == m.RecipientKind.CUSTOMER.value,
+                m.Notification.channel == m.NotificationChannel.SMS.value,
+                m.Notification.status == m.NotificationStatus.SENT.value)))
+            return self.measure(session, visits, tasks, texts)
 
-    def measure(self, session: Session, visits: Sequence[m.Visit],
-                tasks: Sequence[m.Task]) -> SimulationReport:
-        """The report's figures from the day's visits and tasks."""
+    def measure(self, session: Session, visits: Sequence[m.Visit], tasks: Sequence[m.Task],
+                texts: Sequence[m.Notification]) -> SimulationReport:
+        """The report's figures from the day's visits, tasks and the customer texts sent."""
         consented = {t.visit_id for t in tasks if _consent_call(t)}
         # A promise whose window is still open when the simulation stops is not judged.
         judged = [p for p in self.promises.values()
@@ -831,11 +874,13 @@ class _Day:
                     and p.visit_id not in consented]
         delays = [t for t in tasks if t.kind == K.DELAY_NOTICE
                   and t.status != m.TaskStatus.CANCELLED]
-        ahead = [t for t in delays if _sent_ahead(t, "window_end")]
-        ahead_of_start = [t for t in delays if _sent_ahead(t, "window_start")]
+        texted = _first_texts(texts)
+        ahead = [t for t in delays if _given_ahead(t, texted, "window_end")]
+        ahead_of_start = [t for t in delays if _given_ahead(t, texted, "window_start")]
         calls = [t for t in tasks if t.kind in CALL_KINDS and t.status == m.TaskStatus.DONE
-                 and t.completed_at is not None]
+                 and t.completed_at is not None and not _told_by_text(t)]
         outside = [t for t in calls if not _callable(t)]
+        texts_outside = [n for n in texts if not _callable_text(session, n)]
         outside_handovers = [v for v in visits if v.id in self.handover_calls
                              and not is_callable_at(v.outlet, v.ticket.customer,
                                                     self.handover_calls[v.id])]
@@ -855,8 +900,12 @@ class _Day:
             confirmed_not_kept=tuple(sorted(not_kept)), delay_notices=len(delays),
             delay_notices_ahead_pct=_pct(len(ahead), len(delays)),
             delay_notices_ahead_of_start_pct=_pct(len(ahead_of_start), len(delays)),
+            delay_notices_texted=sum(1 for t in delays if _given_by_text(t, texted)),
             calls_outside_hours=len(outside) + len(outside_handovers),
             calls_made=len(calls) + len(self.handover_calls), consents_obtained=self.consents,
+            texts_sent=len(texts), texts_outside_calling_hours=len(texts_outside),
+            texts_outside_working_day=sum(1 for n in texts_outside
+                                          if not _same_day_delay_text(session, n)),
             sla_visits=len(sla), sla_met_pct=_pct(len(sla_met), len(sla)),
             travel_km=round(sum(t.travel_meters for t in self.techs.values()) / 1000, 1),
             travel_minutes=round(sum(t.travel_seconds for t in self.techs.values()) / 60),
@@ -893,13 +942,59 @@ def _consent_call(task: m.Task) -> bool:
     return task.kind == K.CONSENT_REQUEST or (task.kind == K.CONFIRMATION_CALL and rebook)
 
 
-def _sent_ahead(task: m.Task, bound: str) -> bool:
-    """Whether a delay notice went out at least DELAY_LEAD before the agreed window's
+def _first_texts(texts: Sequence[m.Notification]) -> dict[int, datetime]:
+    """Task id -> when the first delay-notice text linked to it was sent."""
+    first: dict[int, datetime] = {}
+    for text in texts:
+        if text.template == "delay_notice" and text.task_id is not None \
+                and text.sent_at is not None:
+            first[text.task_id] = min(text.sent_at, first.get(text.task_id, text.sent_at))
+    return first
+
+
+def _told_by_text(task: m.Task) -> bool:
+    """Whether the task was closed by a text message, not by a call."""
+    return (task.payload or {}).get("told_by") == "sms"
+
+
+def _given_at(task: m.Task, texted: dict[int, datetime]) -> datetime | None:
+    """When the customer first heard of a delay notice: called, or sent a text for it."""
+    called = task.completed_at if task.status == m.TaskStatus.DONE \
+        and not _told_by_text(task) else None
+    moments = [at for at in (called, texted.get(task.id)) if at is not None]
+    return min(moments, default=None)
+
+
+def _given_by_text(task: m.Task, texted: dict[int, datetime]) -> bool:
+    """Whether a text told the customer first (no call before it)."""
+    at = texted.get(task.id)
+    return at is not None and _given_at(task, texted) == at
+
+
+def _given_ahead(task: m.Task, texted: dict[int, datetime], bound: str) -> bool:
+    """Whether a delay notice was given at least DELAY_LEAD before the agreed window's
     ``bound`` ("window_end": the last promised moment, or "window_start")."""
     moment = (task.payload or {}).get(bound)
-    if task.status != m.TaskStatus.DONE or task.completed_at is None or not moment:
+    given = _given_at(task, texted)
+    if given is None or not moment:
         return False
-    return task.completed_at <= datetime.fromisoformat(moment) - DELAY_LEAD
+    return given <= datetime.fromisoformat(moment) - DELAY_LEAD
+
+
+def _callable_text(session: Session, text: m.Notification) -> bool:
+    """Whether a text went at a time the customer could have been called."""
+    customer = session.get(m.Customer, text.recipient_id)
+    outlet = customer_outlet(session, text)
+    assert text.sent_at is not None
+    return outlet is not None and is_callable_at(outlet, customer, text.sent_at)
+
+
+def _same_day_delay_text(session: Session, text: m.Notification) -> bool:
+    """Whether a text was a delay notice sent in the working day of its visit's day."""
+    visit = session.get(m.Visit, int((text.payload or {}).get("visit_id") or 0))
+    assert text.sent_at is not None
+    return text.template == "delay_notice" and visit is not None \
+        and may_text_at(visit.outlet, visit.day, text.sent_at)
 
 
 def _callable(task: m.Task) -> bool:

@@ -7,7 +7,8 @@ For each planned visit of a published plan:
   reminder time), which is what an early first visit (08:30) gets;
 - a delay notice when the planned start passes the end of the agreed window (or, without an
   agreed window, of the accepted window it belongs to), due at least 15 minutes before the
-  window starts, with the new arrival time;
+  window starts, with the new arrival time; none when the customer was already told of an
+  arrival within ``MOVED_ARRIVAL_THRESHOLD`` of it (by the running-late watch, say);
 - a consent request for any change to a confirmed appointment (start outside the agreed window,
   or a technician other than the committed one without an agreed handover), with alternatives;
 - a handover notice when the visit passes to another technician (the committed one, or the one
@@ -50,6 +51,9 @@ PLAN_KINDS = frozenset({K.RECONFIRM_CALL, K.DELAY_NOTICE, K.CONSENT_REQUEST, K.H
 CALL_KINDS = PLAN_KINDS | {K.CONFIRMATION_CALL, K.FOLLOWUP_CALL, K.CHARGE_NOTICE}
 #: A delay is announced at least this long before the agreed time (DOMAIN: 15 minutes).
 DELAY_NOTICE_LEAD = timedelta(minutes=15)
+#: A customer whose arrival moves by more than this is told (again); within it, the time
+#: already given stands (the re-optimization job's threshold for moved arrivals).
+MOVED_ARRIVAL_THRESHOLD = timedelta(minutes=15)
 #: Less calling time than this before departure on the day: call the afternoon before.
 MIN_SAME_DAY_CALLING = timedelta(minutes=30)
 #: The customary afternoon reminder time for the next day's visits.
@@ -95,7 +99,7 @@ def derive_tasks(session: Session, plan: m.Plan, *, now: datetime) -> list[m.Tas
                               row=plan.number)
     deriver = _Deriver(session, plan, now)
     wanted = deriver.plan_tasks() + deriver.followups()
-    tasks = [_get_or_add(session, task) for task in wanted]
+    tasks = _get_or_add(session, wanted)
     _cancel_stale(session, plan, {t.idempotency_key for t in tasks}, now)
     db.flush(session)
     return tasks
@@ -118,6 +122,52 @@ def flag_text(code: str) -> str:
     """The bilingual flag reason for ``code``, Chinese first."""
     zh, en = FLAG_REASONS[code]
     return f"{zh} / {en}"
+
+
+def call_due(outlet: m.Outlet, customer: m.Customer, not_before: datetime, latest: datetime,
+             now: datetime) -> _Due:
+    """When a call to ``customer`` may be made in ``[not_before, latest]`` (calling hours), or
+    a due window flagged with why it cannot be (no calling time left, or already past)."""
+    intervals = allowed_intervals(outlet, customer, not_before, latest)
+    if intervals:
+        return _due_from_intervals(intervals)
+    flag = "already_due" if latest < now else "no_calling_time"
+    return _Due(min(not_before, latest), latest, flag)
+
+
+def delay_notices(session: Session, visit_ids: Iterable[int]) -> dict[int, m.Task]:
+    """Visit id -> its latest delay notice that was not cancelled (given or still to give)."""
+    ids = list(visit_ids)
+    if not ids:
+        return {}
+    query = (select(m.Task).where(m.Task.kind == K.DELAY_NOTICE.value,
+                                  m.Task.visit_id.in_(ids),
+                                  m.Task.status != m.TaskStatus.CANCELLED.value)
+             .order_by(m.Task.id))
+    return {task.visit_id: task for task in session.scalars(query) if task.visit_id is not None}
+
+
+def told_arrival(task: m.Task) -> datetime | None:
+    """The new arrival a delay notice gives the customer."""
+    text = (task.payload or {}).get("new_arrival")
+    return datetime.fromisoformat(text) if text else None
+
+
+def already_told(task: m.Task | None, arrival: datetime,
+                 threshold: timedelta = MOVED_ARRIVAL_THRESHOLD) -> bool:
+    """Whether the delay notice gives (or gave) the customer an arrival within ``threshold``
+    of ``arrival``: telling them again would only repeat it."""
+    told = told_arrival(task) if task is not None else None
+    return told is not None and abs(told - arrival) <= threshold
+
+
+def promised_window(visit: m.Visit, start: datetime) -> tuple[datetime, datetime] | None:
+    """The agreed window, or else the latest accepted window that opened before ``start``:
+    the window a start after which is late."""
+    if visit.agreed_start is not None and visit.agreed_end is not None:
+        return visit.agreed_start, visit.agreed_end
+    opened = [(w.starts_at, w.ends_at) for w in visit.windows if w.starts_at <= start]
+    return max(opened) if opened else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -174,10 +224,14 @@ class _Deriver:
         return self.due_between(customer, max(self.now, afternoon), departure)
 
     def delay(self, stop: m.PlanStop, visit: m.Visit) -> list[m.Task]:
-        """A delay notice when the planned start passes the end of the promised window."""
-        window = _promised_window(visit, stop.start_at)
+        """A delay notice when the planned start passes the end of the promised window; the
+        notice already given (e.g. by the running-late watch) when it told about this time."""
+        window = promised_window(visit, stop.start_at)
         if window is None or stop.start_at <= window[1]:
             return []
+        told = delay_notices(self.session, [visit.id]).get(visit.id)
+        if told is not None and already_told(told, stop.arrival_at):
+            return [told]
         latest = window[0] - DELAY_NOTICE_LEAD
         due = self.due_between(visit.ticket.customer, self.now, latest)
         late = int((stop.start_at - window[1]).total_seconds() // 60)
@@ -218,22 +272,8 @@ class _Deriver:
 
     def alternatives(self, visit: m.Visit, stop: m.PlanStop,
                      time_changed: bool) -> list[dict[str, str]]:
-        """Two or three windows to offer: the planned time, then the other accepted windows.
-
-        When only the technician changes, the agreed window itself (with the new technician)
-        is an alternative too.
-        """
-        start = _floor_half_hour(utc_to_local(stop.start_at, self.outlet.timezone))
-        candidates = [(start, start + ALTERNATIVE_LENGTH)]
-        candidates += [(w.starts_at, w.ends_at) for w in visit.windows]
-        agreed = (visit.agreed_start, visit.agreed_end)
-        chosen: list[tuple[datetime, datetime]] = []
-        for a, b in candidates:
-            if (time_changed and (a, b) == agreed) or (a, b) in chosen:
-                continue
-            chosen.append((a, b))
-        return [{"start": _iso(a.astimezone(UTC)), "end": _iso(b.astimezone(UTC)), "start_local": self.clock(a),
-                 "end_local": self.clock(b)} for a, b in chosen[:MAX_ALTERNATIVES]]
+        """Two or three windows to offer (see ``alternatives``)."""
+        return alternatives(self.outlet, visit, stop.start_at, time_changed)
 
     def handover(self, stop: m.PlanStop, visit: m.Visit, departure: datetime) -> list[m.Task]:
         """A handover notice when another technician than before takes the visit."""
@@ -278,11 +318,7 @@ class _Deriver:
     def due_between(self, customer: m.Customer, not_before: datetime,
                     latest: datetime) -> _Due:
         """Allowed calling time in ``[not_before, latest]``, or a flagged due window."""
-        intervals = allowed_intervals(self.outlet, customer, not_before, latest)
-        if intervals:
-            return _due_from_intervals(intervals)
-        flag = "already_due" if latest < self.now else "no_calling_time"
-        return _Due(min(not_before, latest), latest, flag)
+        return call_due(self.outlet, customer, not_before, latest, self.now)
 
     def task(self, kind: m.TaskKind, visit: m.Visit, stop: m.PlanStop | None, due: _Due,
              role: m.AssigneeRole, *, key: str, payload: dict[str, Any]) -> m.Task:
@@ -300,6 +336,30 @@ class _Deriver:
     def clock(self, dt: datetime) -> str:
         """``dt`` as local HH:MM at the outlet."""
         return utc_to_local(dt, self.outlet.timezone).strftime("%H:%M")
+
+
+def alternatives(outlet: m.Outlet, visit: m.Visit, start: datetime,
+                 time_changed: bool) -> list[dict[str, str]]:
+    """Two or three windows to offer for a confirmed visit starting at ``start``: that time,
+    then the other accepted windows.
+
+    When only the technician changes, the agreed window itself (with the new technician) is an
+    alternative too.
+    """
+    tz = outlet.timezone
+    local_start = _floor_half_hour(utc_to_local(start, tz))
+    candidates = [(local_start, local_start + ALTERNATIVE_LENGTH)]
+    candidates += [(w.starts_at, w.ends_at) for w in visit.windows]
+    agreed = (visit.agreed_start, visit.agreed_end)
+    chosen: list[tuple[datetime, datetime]] = []
+    for a, b in candidates:
+        if (time_changed and (a, b) == agreed) or (a, b) in chosen:
+            continue
+        chosen.append((a, b))
+    return [{"start": _iso(a.astimezone(UTC)), "end": _iso(b.astimezone(UTC)),
+             "start_local": utc_to_local(a, tz).strftime("%H:%M"),
+             "end_local": utc_to_local(b, tz).strftime("%H:%M")}
+            for a, b in chosen[:MAX_ALTERNATIVES]]
 
 
 def _visit_stops(plan: m.Plan) -> list[m.PlanStop]:
@@ -320,14 +380,6 @@ def _previous_technicians(session: Session, plan: m.Plan) -> dict[int, int]:
             if s.kind == m.StopKind.VISIT and s.visit_id is not None}
 
 
-def _promised_window(visit: m.Visit, start: datetime) -> tuple[datetime, datetime] | None:
-    """The agreed window, or else the latest accepted window that opened before ``start``."""
-    if visit.agreed_start is not None and visit.agreed_end is not None:
-        return visit.agreed_start, visit.agreed_end
-    opened = [(w.starts_at, w.ends_at) for w in visit.windows if w.starts_at <= start]
-    return max(opened) if opened else None
-
-
 def _due_from_intervals(intervals: list[Interval]) -> _Due:
     if not intervals:
         raise ValueError("no calling intervals")  # callers check; a bug otherwise
@@ -338,13 +390,20 @@ def _total(intervals: Iterable[Interval]) -> timedelta:
     return sum((b - a for a, b in intervals), timedelta())
 
 
-def _get_or_add(session: Session, task: m.Task) -> m.Task:
-    existing = session.scalar(select(m.Task).where(
-        m.Task.idempotency_key == task.idempotency_key))
-    if existing is not None:
-        return existing
-    session.add(task)
-    return task
+def _get_or_add(session: Session, wanted: list[m.Task]) -> list[m.Task]:
+    """For each wanted task, the stored task with its idempotency key, else the task added."""
+    # One query for all the keys, not one per task (a plan of 200 visits has some 250 tasks).
+    keys = {task.idempotency_key for task in wanted}
+    known = {task.idempotency_key: task for task in session.scalars(
+        select(m.Task).where(m.Task.idempotency_key.in_(keys)))}
+    tasks = []
+    for task in wanted:
+        existing = known.get(task.idempotency_key)
+        if existing is None:
+            session.add(task)
+            existing = known[task.idempotency_key] = task
+        tasks.append(existing)
+    return tasks
 
 
 def _cancel_stale(session: Session, plan: m.Plan, keep: set[str], now: datetime) -> None:

@@ -15,6 +15,7 @@ from dispatch import fieldwork
 from dispatch import models as m
 from dispatch.errors import ConflictError, DispatchError, NotFoundError
 from dispatch.notify import delivered_text, inbox as notify_inbox
+from dispatch.tasks import delay_notices, told_arrival
 from dispatch.timeutil import utc_to_local
 from web import clock
 from web.auth import roles_required
@@ -72,10 +73,12 @@ def visit(visit_id: int) -> Any:
     tech = _technician()
     row = _visit(visit_id, tech)
     delay = _delay_minutes(request.args.get("late"))
+    # The delay the customer is (to be) told of, unless the technician picks another.
+    notice = None if request.args.get("late") else delay_notices(db(), [row.id]).get(row.id)
     return render_template(
         "technician/visit.html", tech=tech, visit=row, ticket=row.ticket,
         customer=row.ticket.customer, product=row.ticket.product, label=label,
-        scripts=_scripts(row, tech, delay), delay=delay, delay_choices=DELAY_CHOICES,
+        scripts=_scripts(row, tech, delay, notice), delay=delay, delay_choices=DELAY_CHOICES,
         allowed={str(s) for s in fieldwork.allowed_next(row)},
         reasons=_reasons(), record=fieldwork.record_of(db(), row),
         charge=fieldwork.charge_summary(row), eta=fieldwork.planned_arrival(db(), row),
@@ -151,16 +154,21 @@ def inbox() -> Any:
     return render_template("technician/inbox.html", tech=tech, messages=messages)
 
 
-def _scripts(row: m.Visit, tech: m.Technician, delay: int) -> list[dict[str, str]]:
-    """Each script in the customer's language; a script that cannot be made says why."""
+def _scripts(row: m.Visit, tech: m.Technician, delay: int,
+             notice: m.Task | None = None) -> list[dict[str, str]]:
+    """Each script in the customer's language; a script that cannot be made says why. The
+    delay script gives the arrival of the visit's delay notice when there is one, else the
+    planned arrival plus the minutes late chosen."""
     from dispatch.scripts import render_script
 
     now = clock.now()
     arrival = fieldwork.planned_arrival(db(), row)
+    told = told_arrival(notice) if notice is not None else None
     extras: dict[str, dict[str, Any]] = {
         "reconfirmation": {"arrival": arrival} if arrival else {},
-        "delay_notice": {"new_arrival": max(now, arrival or now) + timedelta(minutes=delay),
-                         "cause": "traffic"},
+        "delay_notice": {
+            "new_arrival": told or max(now, arrival or now) + timedelta(minutes=delay),
+            "cause": (notice.payload or {}).get("cause", "traffic") if notice else "traffic"},
     }
     scripts = []
     for kind in VISIT_SCRIPTS:

@@ -19,12 +19,12 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 import fixtures
 from dispatch import db
 from dispatch import models as m
-from dispatch.celery_app import TASK_NAME, make_celery
+from dispatch.celery_app import TASK_NAME, make_celery, task_params
 from dispatch.errors import ValidationError
 from dispatch.fanout import (
     CeleryRunner,
@@ -38,7 +38,7 @@ from dispatch.fanout import (
 from dispatch.loader import load_dataset
 from dispatch.models import Base
 from dispatch.planning import plan_day, publish_plan
-from dispatch.reoptimize import reoptimize_all
+from dispatch.reoptimize import RunReport, reoptimize_all
 from dispatch.timeutil import local_time_to_utc
 from solver import SolveParams
 
@@ -287,6 +287,47 @@ def test_without_a_broker_the_outlets_run_in_process(tmp_path: Path,
     finally:
         engine.dispose()
     assert sorted(r.outlet_id for r in reports) == sorted(outlet_ids)
+
+
+class RecordingRunner:
+    """A runner that runs nothing: it notes the order it was given the outlets in."""
+
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+
+    def __call__(self, outlet_ids, day, *, now, params) -> list[RunReport]:
+        self.sent = list(outlet_ids)
+        return [RunReport(outlet_id, day, "kept") for outlet_id in outlet_ids]
+
+
+def test_all_sends_the_largest_outlet_day_first(engine: Engine) -> None:
+    """`--all` hands the outlet-days to the workers largest first (most visits still to do;
+    ties in outlet code order), so the workers finish together; the reports come back in
+    outlet code order."""
+    with db.session_scope(engine) as session:
+        load_dataset(session, small_city())
+        outlets = list(session.scalars(select(m.Outlet).order_by(m.Outlet.code)))
+        assert len(outlets) >= 3
+        first, second = outlets[0], outlets[1]
+        visits = list(session.scalars(select(m.Visit).where(m.Visit.outlet_id == first.id)
+                                      .order_by(m.Visit.code)))
+        for visit in visits[:2]:  # finished or cancelled: no longer to plan
+            visit.status = m.VisitStatus.DONE
+        visits[2].status = m.VisitStatus.CANCELLED
+        extra = session.scalars(select(m.Visit).where(m.Visit.outlet_id == second.id)).first()
+        assert extra is not None
+        extra.status = m.VisitStatus.ON_SITE  # under way: still part of the day
+        ids = [o.id for o in outlets]
+    runner = RecordingRunner()
+    reports = reoptimize_all(db.session_factory(engine), DAY, now=mid_morning(), runner=runner)
+    assert runner.sent == ids[1:] + ids[:1]
+    assert [r.outlet_id for r in reports] == ids
+
+
+def test_a_task_solves_with_one_solver_process() -> None:
+    """Whatever the producer's parameters, a fanned-out run keeps its time limit and solves
+    with one solver process: the Celery worker is the unit of parallelism."""
+    assert task_params(5.0) == SolveParams(time_limit=5.0, workers=1)
 
 
 def test_a_runner_without_workers_times_out_with_a_clear_error(redis_url: str) -> None:

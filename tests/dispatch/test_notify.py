@@ -153,15 +153,17 @@ def queue_email(session: Session, graph: Graph, key: str = "mail:1", **more: Any
 
 
 def queue_customer_sms(session: Session, graph: Graph, key: str = "sms:1", *,
-                       latest_useful: datetime | None = None, task: m.Task | None = None
+                       latest_useful: datetime | None = None, task: m.Task | None = None,
+                       template: str = "delay_notice", not_before: datetime | None = None
                        ) -> m.Notification:
-    """Queue a delay notice by SMS to the customer (customer-facing: calling hours apply)."""
+    """Queue a delay notice (or another ``template``) by SMS to the customer about the graph's
+    visit (customer-facing: calling hours apply, or the working day to a delay notice)."""
     row = enqueue(session, recipient_kind="customer", recipient_id=graph.customer.id,
-                  channel="sms", template="delay_notice", language="zh",
+                  channel="sms", template=template, language="zh",
                   payload={"visit_id": graph.visit.id, "new_arrival": local(11, 20).isoformat(),
                            "cause": "traffic"},
-                  not_before=local(7), latest_useful=latest_useful, idempotency_key=key,
-                  task=task)
+                  not_before=not_before or local(7), latest_useful=latest_useful,
+                  idempotency_key=key, task=task)
     session.commit()
     return row
 
@@ -381,15 +383,64 @@ def test_concurrent_passes_send_once(session: Session, engine: Engine, graph: Gr
 def test_customer_message_waits_for_calling_hours(session: Session, engine: Engine,
                                                   graph: Graph,
                                                   gateway: tuple[_Gateway, str]) -> None:
-    """At 08:00 a customer SMS is not sent; it waits until 10:00 local, then goes."""
+    """At 08:00 a customer SMS (a re-confirmation) is not sent; it waits until 10:00 local,
+    then goes."""
     state, url = gateway
-    row = queue_customer_sms(session, graph)
+    row = queue_customer_sms(session, graph, template="reconfirmation")
     factory = session_factory(engine)
     early = deliver_pending(factory, now=local(8), config={"SMS_URL": url})
     assert early.waiting == [row.id] and state.requests == []
     assert reload(session, row).next_attempt_at == local(10)
     later = deliver_pending(factory, now=local(10), config={"SMS_URL": url})
     assert later.sent == [row.id]
+
+
+def test_a_same_day_delay_notice_goes_in_the_working_day(session: Session, engine: Engine,
+                                                         graph: Graph,
+                                                         gateway: tuple[_Gateway, str]) -> None:
+    """A delay notice about today's visit waits at 08:00 only for the first shift (08:30), not
+    for calling hours, and goes then."""
+    state, url = gateway
+    row = queue_customer_sms(session, graph)
+    factory = session_factory(engine)
+    early = deliver_pending(factory, now=local(8), config={"SMS_URL": url})
+    assert early.waiting == [row.id] and state.requests == []
+    assert reload(session, row).next_attempt_at == local(8, 30)
+    assert deliver_pending(factory, now=local(8, 30), config={"SMS_URL": url}).sent == [row.id]
+    assert "11:20" in state.requests[0]["body"]["text"]
+
+
+def test_a_same_day_delay_notice_goes_in_the_rest_time(session: Session, engine: Engine,
+                                                       graph: Graph,
+                                                       gateway: tuple[_Gateway, str]) -> None:
+    """At 12:10, in the 12:00-13:30 rest when nobody is called, a delay notice is texted."""
+    state, url = gateway
+    row = queue_customer_sms(session, graph)
+    report = deliver_pending(session_factory(engine), now=local(12, 10), config={"SMS_URL": url})
+    assert report.sent == [row.id] and len(state.requests) == 1
+
+
+def test_a_delay_notice_is_never_texted_at_night(session: Session, engine: Engine, graph: Graph,
+                                                 gateway: tuple[_Gateway, str]) -> None:
+    """From 20:00 a delay notice useful until 21:30 can no longer go: it expires unsent."""
+    state, url = gateway
+    row = queue_customer_sms(session, graph, latest_useful=local(21, 30))
+    report = deliver_pending(session_factory(engine), now=local(20), config={"SMS_URL": url})
+    assert report.expired == [row.id] and state.requests == []
+
+
+def test_a_delay_notice_about_another_day_waits_for_calling_hours(
+        session: Session, engine: Engine, graph: Graph,
+        gateway: tuple[_Gateway, str]) -> None:
+    """The exemption is for the visit's own day: the day before, at 09:20, the notice waits for
+    calling hours."""
+    state, url = gateway
+    the_day_before = local(9, 20) - timedelta(days=1)
+    row = queue_customer_sms(session, graph, not_before=the_day_before)
+    report = deliver_pending(session_factory(engine), now=the_day_before,
+                             config={"SMS_URL": url})
+    assert report.waiting == [row.id] and state.requests == []
+    assert reload(session, row).next_attempt_at == local(10) - timedelta(days=1)
 
 
 def test_technician_message_ignores_calling_hours(session: Session, engine: Engine,
@@ -422,7 +473,8 @@ def test_no_calling_time_before_deadline_expires_now(session: Session, engine: E
     expires at once and its task is flagged, instead of waiting in vain."""
     state, url = gateway
     task = add_task(session, graph)
-    row = queue_customer_sms(session, graph, latest_useful=local(9, 30), task=task)
+    row = queue_customer_sms(session, graph, latest_useful=local(9, 30), task=task,
+                             template="reconfirmation")
     report = deliver_pending(session_factory(engine), now=local(8), config={"SMS_URL": url})
     assert report.expired == [row.id]
     session.expire_all()

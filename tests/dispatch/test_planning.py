@@ -19,6 +19,7 @@ from dispatch.cli import main
 from dispatch.errors import ConflictError
 from dispatch.loader import load_dataset
 from dispatch.planning import (
+    PROMISE_MARGIN_COST,
     build_problem,
     fit_locked_work,
     plan_day,
@@ -143,6 +144,36 @@ def test_sla_deadline_becomes_soft_due(session: Session, tiny: fixtures.Dataset,
     data = load(session, tiny, change("tickets", 0, sla_deadline=at(15, 30)))
     visit_code = next(v.code for v in data.visits if v.ticket_code == data.tickets[0].code)
     assert solver_visit(session, outlet_code, visit_code).due == seconds(15, 30)
+
+
+def test_confirmed_visit_aims_15_minutes_inside_its_window(session: Session,
+                                                          tiny: fixtures.Dataset,
+                                                          outlet_code: str) -> None:
+    """A confirmed 14:00-16:00 appointment (SLA later) is due by 15:45, at the promise's cost:
+    a start in the window's last minutes breaks it at the first overrun."""
+    visit = tiny.visits[0]
+    ticket = next(i for i, t in enumerate(tiny.tickets) if t.code == visit.ticket_code)
+    load(session, tiny, change("visits", 0, windows=TWO_WINDOWS, agreed_start=at(14),
+                               agreed_end=at(16), confirmation_status="confirmed"),
+         change("tickets", ticket, sla_deadline=at(18)))
+    solver = solver_visit(session, outlet_code, visit.code)
+    assert (solver.due, solver.lateness_cost) == (seconds(15, 45), PROMISE_MARGIN_COST)
+
+
+def test_stored_lateness_is_past_the_sla_deadline(session: Session, tiny: fixtures.Dataset,
+                                                  outlet_code: str) -> None:
+    """A stored stop is late (for the board) only past its ticket's SLA deadline, not for
+    starting inside a promise's margin."""
+    data = load(session, tiny)
+    plan = plan_day(session, outlet_code, DAY, params=PARAMS)
+    deadlines = {t.code: t.sla_deadline for t in data.tickets}
+    tickets = {v.code: v.ticket_code for v in data.visits}
+    for stop in plan.stops:
+        if stop.visit is None:
+            continue
+        deadline = deadlines[tickets[stop.visit.code]]
+        late = 0 if deadline is None else max(0, int((stop.start_at - deadline).total_seconds()))
+        assert stop.late_seconds == late, stop.visit.code
 
 
 @pytest.mark.parametrize("changes", [

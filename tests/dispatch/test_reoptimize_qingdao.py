@@ -292,6 +292,41 @@ def test_an_overrun_moves_only_the_affected_technicians_later_visits(day: Qingda
             assert left_before - unassigned_promises(plan)
 
 
+@pytest.mark.parametrize("fresh", [False, True], ids=["morning_plan", "fresh_plan"])
+def test_a_lunch_at_the_next_customers_door_does_not_make_the_route_late(
+        day: QingdaoDay, fresh: bool) -> None:
+    """A technician whom the published plan (the morning's, timed by OR-Tools, or the job's
+    fresh one, timed by the scheduler) drives to the next customer before lunch: halfway
+    through that lunch, nothing else having happened, the job reads their route as kept, the
+    next visit at its published start (the drive is not counted again after the lunch)."""
+    if fresh:
+        run(day)
+    with db.session_scope(day.factory) as session:
+        plan = published(session, day)
+        lunch, visit = lunch_at_a_door(plan)
+        now = lunch.start_at + (lunch.end_at - lunch.start_at) / 2
+        follow_plan(session, day.outlet_id, now)
+        state = build_state(session, plan.outlet, DAY, plan, now=now)
+        code = lunch.technician.code
+        replay = replay_published(state, DEFAULT_MOVE_THRESHOLD)
+        assert code not in replay.broken
+        (route,) = [r for r in replay.routes if r.technician == code]
+        assert route.stops[0].visit == visit.visit.code  # type: ignore[union-attr]
+        assert route.stops[0].start == state.old_starts[route.stops[0].visit]
+
+
+def lunch_at_a_door(plan: m.Plan) -> tuple[m.PlanStop, m.PlanStop]:
+    """The first (by technician code) lunch after 11:00 that ends too late to drive to the
+    next visit after it (the plan has the drive before it), and that visit."""
+    for lunch in sorted((s for s in plan.stops if s.kind == m.StopKind.BREAK
+                         and s.start_at > ELEVEN), key=lambda s: (s.technician.code, s.start_at)):
+        after = [s for s in route_of(plan, lunch.technician.code) if s.start_at >= lunch.end_at]
+        if after and lunch.end_at + timedelta(seconds=after[0].travel_seconds) \
+                > after[0].start_at:
+            return lunch, after[0]
+    raise AssertionError("no lunch at a customer's door in the plan")
+
+
 def unassigned_promises(plan: m.Plan) -> set[int]:
     """Ids of the confirmed visits the plan leaves out."""
     return {u.visit_id for u in plan.unassigned if is_agreed(u.visit)}

@@ -13,9 +13,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from dispatch import models as m
 from dispatch.cli import main
-from dispatch.simulate import SimulationReport, SimulationSettings, simulate
+from dispatch.simulate import (
+    SimulationReport,
+    SimulationSettings,
+    _given_ahead,
+    _told_by_text,
+    simulate,
+)
 from solver import SolveParams
+from tests.dispatch.builders import local
 
 DAY = date(2026, 3, 10)
 
@@ -39,6 +47,26 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> SimulationReport:
 def test_no_call_is_made_outside_calling_hours(report: SimulationReport) -> None:
     """Every call the simulated day made fell inside the customer's calling hours."""
     assert report.calls_outside_hours == 0
+
+
+def test_no_text_is_sent_outside_the_working_day(report: SimulationReport) -> None:
+    """Texts outside calling hours are same-day delay notices in the working day: none at
+    night, and they are not counted as calls."""
+    assert report.texts_outside_working_day == 0
+    assert report.texts_outside_calling_hours <= report.texts_sent
+
+
+def test_a_delay_notice_counts_as_given_when_its_text_is_sent() -> None:
+    """A notice for an 08:00-10:00 window texted at 09:20 was given 15 minutes ahead and is no
+    call; the same notice called at 10:00 was not ahead."""
+    window = {"window_start": local(8).isoformat(), "window_end": local(10).isoformat()}
+    texted = m.Task(id=1, status=m.TaskStatus.DONE, completed_at=local(9, 20),
+                    payload={**window, "told_by": "sms"})
+    called = m.Task(id=2, status=m.TaskStatus.DONE, completed_at=local(10), payload=window)
+    sent = {1: local(9, 20)}
+    assert _given_ahead(texted, sent, "window_end") and _told_by_text(texted)
+    assert not _given_ahead(called, sent, "window_end") and not _told_by_text(called)
+    assert not _given_ahead(texted, {}, "window_end")  # never sent: never given
 
 
 def test_every_confirmed_appointment_is_kept_or_consented(report: SimulationReport) -> None:
@@ -77,6 +105,7 @@ def test_the_report_prints_as_a_table_and_json(report: SimulationReport) -> None
     table = report.table()
     assert "已确认预约守约率 / Confirmed appointments kept (%)" in table
     assert "Calls outside calling hours" in table
+    assert "Texts sent outside calling hours" in table
     assert json.loads(json.dumps(report.as_dict()))["calls_outside_hours"] == 0
 
 

@@ -77,3 +77,20 @@ def test_wants_a_change_goes_to_booking(client: FlaskClient, tasks: dict[str, m.
     response = client.post(f"/calls/{task.id}/outcome", data={
         "csrf_token": csrf_token(client, "/calls/"), "outcome": "wants_change"})
     assert response.headers["Location"].endswith(f"/booking/{task.visit_id}")
+
+
+def test_a_delay_notice_shows_the_new_arrival(client: FlaskClient, graph: Graph, session: Session,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A running-late notice is listed with the new arrival it gives the customer."""
+    notice = m.Task(kind=m.TaskKind.DELAY_NOTICE, visit=graph.visit, outlet=graph.outlet,
+                    assignee_role=m.AssigneeRole.DISPATCHER, due_from=local(10),
+                    due_by=local(11), idempotency_key="late",
+                    payload={"new_arrival": local(11, 20).isoformat(),
+                             "new_arrival_local": "11:20", "cause": "overrun"})
+    session.add(notice)
+    session.commit()
+    _at(monkeypatch, 10, 30)
+    sign_in(client, "disp", "password2")
+    page = client.get("/calls/").get_data(as_text=True)
+    assert f'data-task-id="{notice.id}"' in page
+    assert "11:20" in page

@@ -121,3 +121,19 @@ def test_inbox_lists_delivered_messages(tech: FlaskClient, graph: Graph, session
     session.commit()
     page = tech.get("/tech/inbox").get_data(as_text=True)
     assert "路线已更新" in page and "V01 改到 10:00" in page
+
+
+def test_a_delay_notice_shows_on_the_phone(tech: FlaskClient, graph: Graph,
+                                           session: Session) -> None:
+    """The day card says the visit runs late with the new arrival, and the visit's delay
+    script gives the same time."""
+    session.add(m.Task(kind=m.TaskKind.DELAY_NOTICE, visit=graph.visit, outlet=graph.outlet,
+                       assignee_role=m.AssigneeRole.DISPATCHER, due_from=local(10),
+                       due_by=local(11), idempotency_key="late",
+                       payload={"new_arrival": local(11, 20).isoformat(), "cause": "overrun"}))
+    session.commit()
+    day = tech.get(DAY_URL).get_data(as_text=True)
+    assert 'class="late"' in day and "11:20" in day
+    visit = tech.get(f"/tech/visit/{graph.visit.id}").get_data(as_text=True)
+    script = visit.split('data-script="delay_notice"', 1)[1].split("</details>", 1)[0]
+    assert "11:20" in script
