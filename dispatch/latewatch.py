@@ -196,23 +196,34 @@ def project_route(session: Session, stops: Sequence[m.PlanStop],
     """A technician's visits still to reach, in route order (``stops``: their published stops),
     with the arrival and start their progress at ``now`` makes likely."""
     free: datetime | None = None  # when the technician is free for what comes next
+    lunch: m.PlanStop | None = None  # a lunch not yet placed: before the drive or at the door
     cause = "schedule"
     out = []
     for stop in sorted(stops, key=lambda s: s.sequence):
         visit = stop.visit
-        if visit is None:  # the lunch break, where the plan puts it, not before
-            begin = max(free or stop.start_at, stop.start_at)
-            free = begin + (stop.end_at - stop.start_at)
-        elif visit.status in LEFT:
+        if visit is None:
+            lunch = stop
+            continue
+        if lunch is not None and not (visit.status in AHEAD and stop.arrival_at <= lunch.start_at):
+            free, lunch = _after_lunch(lunch, free), None  # taken before setting off
+        if visit.status in LEFT:
             free, cause = visit.actual_end or stop.end_at, "schedule"
         elif visit.status == S.ON_SITE:
             free, cause = _busy_until(stop, visit, now)
         elif visit.status in AHEAD:
             arrival, cause = _arrival(session, stop, visit, free, now, cause)
-            start = max(arrival, stop.start_at)
+            # The plan drives there first and takes the lunch at the door.
+            ready = arrival if lunch is None else _after_lunch(lunch, arrival)
+            start, lunch = max(ready, stop.start_at), None
             out.append(Projected(stop, arrival, start, cause))
             free = start + (stop.end_at - stop.start_at)
     return out
+
+
+def _after_lunch(lunch: m.PlanStop, free: datetime | None) -> datetime:
+    """When a lunch taken once free (where the plan puts it, not before) ends."""
+    begin = max(free or lunch.start_at, lunch.start_at)
+    return begin + (lunch.end_at - lunch.start_at)
 
 
 def _busy_until(stop: m.PlanStop, visit: m.Visit, now: datetime) -> tuple[datetime, str]:

@@ -118,6 +118,22 @@ def test_no_notice_while_the_projection_stays_inside_the_window(session: Session
     assert notices(session, day) == []
 
 
+def test_a_lunch_at_the_next_door_is_not_a_delay(session: Session) -> None:
+    """The plan drives to the next customer first (arriving 11:20) and takes the 45-minute lunch
+    at the door before the 12:05 start: on time at 11:00, nobody is told of a delay."""
+    day = day_with_next_customer(session, local(10, 0), (local(11, 30), local(12, 15)))
+    stop = next(s for s in day.graph.plan.stops if s.visit_id == day.second.id)
+    stop.arrival_at, stop.start_at = local(11, 20), local(12, 5)
+    stop.end_at = stop.start_at + timedelta(minutes=40)
+    stop.sequence = 2
+    day.graph.plan.stops.append(m.PlanStop(
+        technician=day.graph.technician, sequence=1, kind=m.StopKind.BREAK,
+        arrival_at=local(11, 20), start_at=local(11, 20), end_at=local(12, 5), travel_seconds=0))
+    session.flush()
+    assert delays(watch(session, day, local(10, 50))) == []
+    assert notices(session, day) == []
+
+
 def test_a_second_pass_adds_nothing(session: Session) -> None:
     """The same delay seen again adds nothing; a minute on, it is still the one notice."""
     day = day_with_next_customer(session, local(9), (local(10), local(11)))
