@@ -244,15 +244,19 @@ def working_day(outlet: m.Outlet, day: date, session: Session | None = None) -> 
     The session is the outlet's own unless given; a detached outlet has no shifts.
     """
     session = session or object_session(outlet)
-    first_shift = session.scalar(
-        select(func.min(m.TechnicianShift.starts_at))
-        .join(m.Technician, m.Technician.id == m.TechnicianShift.technician_id)
-        .where(m.Technician.outlet_id == outlet.id, m.TechnicianShift.day == day,
-               m.TechnicianShift.absent.is_(False))) if session is not None else None
+    first_shift = _first_shift_start(session, outlet, day) if session is not None else None
     start = first_shift or _utc(outlet, day, _minutes(outlet.business_open or time(8, 30)))
     end = _utc(outlet, day, min(_minutes(outlet.calling_end or LATEST_MESSAGE),
                                 _minutes(LATEST_MESSAGE)))
     return (start, end) if start < end else None
+
+
+def _first_shift_start(session: Session, outlet: m.Outlet, day: date) -> datetime | None:
+    return session.scalar(
+        select(func.min(m.TechnicianShift.starts_at))
+        .join(m.Technician, m.Technician.id == m.TechnicianShift.technician_id)
+        .where(m.Technician.outlet_id == outlet.id, m.TechnicianShift.day == day,
+               m.TechnicianShift.absent.is_(False)))
 
 
 def next_message_time(outlet: m.Outlet, day: date, not_before: datetime,

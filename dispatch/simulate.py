@@ -22,11 +22,12 @@ moves a clock from 08:00 to 20:00 (the outlet's local time) one minute at a time
 
 The report says how many confirmed appointments were kept (started within the agreed window,
 or moved only with a consent request sent), how many delay notices went out at least 15 minutes
-ahead (given when called or when a text linked to the notice was sent, whichever came first),
-calls outside calling hours (must be 0; a text is not a call), texts sent outside calling hours
-(same-day delay notices, allowed in the working day) and outside the working day (must be 0),
-SLA met, travel, overtime, unassigned visits, plan churn and the job's time per run. The same
-settings and seed give the same day of events.
+ahead (given when called or when a text linked to the notice was sent, whichever came first;
+apart, of the delays known that early, how many were told by then), calls outside calling
+hours (must be 0; a text is not a call), texts sent outside calling hours (same-day delay
+notices, allowed in the working day) and outside the working day (must be 0), SLA met, travel,
+overtime, unassigned visits, plan churn and the job's time per run. The same settings and seed
+give the same day of events.
 """
 
 from __future__ import annotations
@@ -150,6 +151,8 @@ class SimulationReport:
     delay_notices_ahead_pct: float | None  # sent >= 15 min before the agreed window's end
     delay_notices_ahead_of_start_pct: float | None  # ... before the agreed window's start
     delay_notices_texted: int  # given by SMS first (before any call)
+    delay_notices_known_early: int  # created >= 15 min before the agreed window's end
+    delay_notices_known_early_ahead_pct: float | None  # ... of those, given by then
     calls_outside_hours: int
     calls_made: int
     texts_sent: int  # SMS to customers
@@ -212,6 +215,10 @@ class SimulationReport:
              "the agreed window starts (%)", self.delay_notices_ahead_of_start_pct),
             ("延误通知数 / Delay notices", self.delay_notices),
             ("其中以短信告知 / ... of which told by SMS", self.delay_notices_texted),
+            ("提前 15 分钟以上获知的延误 / Delays known >= 15 min before the window ends",
+             self.delay_notices_known_early),
+            ("其中提前 15 分钟以上告知 / ... of which told by then (%)",
+             self.delay_notices_known_early_ahead_pct),
             ("通话时段外的呼叫 / Calls outside calling hours", self.calls_outside_hours),
             ("已拨打电话 / Calls made", self.calls_made),
             ("已发短信 / Texts sent", self.texts_sent),
@@ -877,6 +884,7 @@ class _Day:
         texted = _first_texts(texts)
         ahead = [t for t in delays if _given_ahead(t, texted, "window_end")]
         ahead_of_start = [t for t in delays if _given_ahead(t, texted, "window_start")]
+        known_early = [t for t in delays if _known_early(t)]
         calls = [t for t in tasks if t.kind in CALL_KINDS and t.status == m.TaskStatus.DONE
                  and t.completed_at is not None and not _told_by_text(t)]
         outside = [t for t in calls if not _callable(t)]
@@ -901,6 +909,9 @@ class _Day:
             delay_notices_ahead_pct=_pct(len(ahead), len(delays)),
             delay_notices_ahead_of_start_pct=_pct(len(ahead_of_start), len(delays)),
             delay_notices_texted=sum(1 for t in delays if _given_by_text(t, texted)),
+            delay_notices_known_early=len(known_early),
+            delay_notices_known_early_ahead_pct=_pct(
+                sum(1 for t in known_early if t in ahead), len(known_early)),
             calls_outside_hours=len(outside) + len(outside_handovers),
             calls_made=len(calls) + len(self.handover_calls), consents_obtained=self.consents,
             texts_sent=len(texts), texts_outside_calling_hours=len(texts_outside),
@@ -979,6 +990,13 @@ def _given_ahead(task: m.Task, texted: dict[int, datetime], bound: str) -> bool:
     if given is None or not moment:
         return False
     return given <= datetime.fromisoformat(moment) - DELAY_LEAD
+
+
+def _known_early(task: m.Task) -> bool:
+    """Whether the delay was known (its notice created) at least DELAY_LEAD before the agreed
+    window's end: only then can the customer be told that far ahead."""
+    end = (task.payload or {}).get("window_end")
+    return bool(end) and task.created_at <= datetime.fromisoformat(end) - DELAY_LEAD
 
 
 def _callable_text(session: Session, text: m.Notification) -> bool:

@@ -13,8 +13,10 @@ from dispatch.calling import (
     calling_window,
     is_callable_at,
     latest_call_time,
+    may_text_at,
     next_call_time,
     next_calling_day,
+    working_day,
 )
 from dispatch.errors import ValidationError
 from tests.dispatch.builders import DAY, build_graph, local
@@ -122,3 +124,22 @@ def test_new_york_fall_back_day() -> None:
     window = calling_window(row, None, date(2025, 11, 2))
     assert window[0][0] == datetime(2025, 11, 2, 15, 0, tzinfo=UTC)
     assert window[-1][1] == datetime(2025, 11, 3, 1, 0, tzinfo=UTC)
+
+
+def test_the_working_day_runs_from_the_first_shift_to_twenty_at_the_latest(
+        session: Session) -> None:
+    """A delay notice may be texted from the earliest shift start (08:30 in the builders) to
+    20:00, even where calls are allowed later: not at 08:29, not at 20:00."""
+    graph = build_graph(session)
+    graph.outlet.calling_end = time(21, 0)
+    assert working_day(graph.outlet, DAY) == (local(8, 30), local(20))
+    assert may_text_at(graph.outlet, DAY, local(12, 10))
+    assert not may_text_at(graph.outlet, DAY, local(8, 29))
+    assert not may_text_at(graph.outlet, DAY, local(20))
+
+
+def test_without_shifts_the_working_day_opens_with_the_outlet() -> None:
+    """An outlet nobody works at that day: its business hours open the working day."""
+    row = outlet(business_open=time(9, 0), calling_end=time(19, 0))
+    assert clocks([working_day(row, DAY) or (local(0), local(0))], "Asia/Shanghai") == [
+        ("09:00", "19:00")]
