@@ -10,7 +10,8 @@ where they are now:
 - en route: arriving the planned travel time after setting off, not before now;
 - otherwise: setting off for the next visit when the plan says, or now if that has passed;
 - then each visit after the planned travel, waiting for its planned start, for its planned
-  duration; the lunch break where the plan puts it, not before.
+  duration; the lunch break where the plan puts it, not before: before setting off, or at the
+  next customer's door when the plan drives there first.
 
 A customer must hear of a delay (``running_late``) when the projected start passes the end of
 the window promised to them (the agreed window, else the accepted one, as ``dispatch.tasks``
