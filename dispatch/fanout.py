@@ -6,8 +6,11 @@ without one it runs the outlets in this process, one by one. ``dispatch worker``
 
 Parallelism: one Celery worker (``-c 1``) per core, each task solving with one solver process
 (``celery_app.TASK_SOLVER_WORKERS``); the tasks are sent largest outlet-day first and taken in
-that order (a worker reserves one task at a time), so the workers finish together. An in-process
-run has the machine to itself and may give its solver every core (``dispatch reoptimize`` does).
+that order (a worker reserves one task at a time), so the workers finish together. In-process
+runs solve with the parameters given; ``dispatch reoptimize`` gives one solver process there too:
+a second one searches without the published plan as its start, and on the metro day it lowered
+the objective a little but left more visits out, in the same time
+(``benchmarks/results/reopt-scale-*.md``).
 """
 
 from __future__ import annotations
