@@ -55,7 +55,7 @@ def best_vroom_routes(problem: Problem, time_limit: float | None) -> dict[str, l
     began = time.perf_counter()
     engine = RoutingEngine(problem)
     best, best_objective = None, None
-    for encoding in ENCODINGS:
+    for encoding in distinct_encodings(problem):
         left = None if time_limit is None else time_limit - (time.perf_counter() - began)
         if left is not None and left <= 0:
             break
@@ -65,6 +65,15 @@ def best_vroom_routes(problem: Problem, time_limit: float | None) -> dict[str, l
                                     or outcome.objective["total"] < best_objective):
             best, best_objective = routes, outcome.objective["total"]
     return best
+
+
+def distinct_encodings(problem: Problem) -> list[Encoding]:
+    """The encodings that put this day to VROOM differently: without overtime or without SLA
+    urgency in the day, the variants that differ only there are the same input."""
+    has_overtime = any(t.max_overtime for t in problem.technicians)
+    has_urgency = any(visit_penalty(problem, v) != v.unassigned_penalty for v in problem.visits)
+    return [e for e in ENCODINGS
+            if (has_overtime or not e.overtime) and (has_urgency or e.urgency)]
 
 
 def vroom_routes(problem: Problem, time_limit: float | None, threads: int = 1,

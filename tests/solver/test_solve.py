@@ -201,3 +201,15 @@ def test_warm_start_in_an_impossible_order_is_repaired() -> None:
     engine = RoutingEngine(problem)
     assert engine.warm_assignment({"T1": ["late", "early"]}) is not None
     assert engine.warm_routes == [[0, 1]]
+
+
+def test_vroom_tries_only_the_encodings_that_differ(
+        small_day: tuple[Problem, dict[str, list[str]]]) -> None:
+    """Without SLA due times the urgency variants are the same input, and without overtime the
+    overtime variants are: VROOM is not asked the same question twice."""
+    problem, _ = small_day
+    assert len(vroom_start.distinct_encodings(problem)) == 2  # overtime allowed, no due times
+    plain = Problem(problem.durations, problem.distances,
+                    tuple(replace(t, max_overtime=0) for t in problem.technicians),
+                    problem.visits)
+    assert vroom_start.distinct_encodings(plain) == [vroom_start.Encoding()]
