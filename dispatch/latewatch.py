@@ -17,11 +17,16 @@ A customer must hear of a delay (``running_late``) when the projected start pass
 the window promised to them (the agreed window, else the accepted one, as ``dispatch.tasks``
 judges delays), or when the technician, behind the plan, has not set off by the latest departure
 that reaches them 15 minutes before it ends: the new time is then "now + the remaining work +
-the travel", and the customer hears at least 15 minutes ahead. They get a delay notice: a call
-for the dispatcher, due now, with the projected arrival. A confirmed appointment projected to
-start after its agreed window changes, so the customer is also asked to agree (a consent
-request offering the projected time first, once per agreed window), as ``dispatch.tasks`` does
-for a plan that moves it.
+the travel", and the customer hears at least 15 minutes ahead. A delay can also begin later
+(an overrun in the last minutes, a trip slowed by traffic) and could then no longer be told in
+time; so a customer whose technician is not there by the last moment to call 15 minutes ahead
+(``CALL_TIME`` before that) hears then where the technician is and when they now expect to
+arrive, even when that is still inside the window (the script says "near the end of the
+window" then, not "late"). They get a delay notice: a call for the dispatcher, due now, with
+the projected arrival. A confirmed appointment projected to start after its agreed window, or
+within ``CONSENT_MARGIN`` of its end, changes (or may), so the customer is also asked to agree
+(a consent request offering the projected time first, once per agreed window), as
+``dispatch.tasks`` does for a plan that moves it.
 
 The customer the technician goes to next is told at once. One further down the route is told
 from ``NOTICE_HORIZON`` before their window ends: until then the re-optimization job (every 15
@@ -83,6 +88,12 @@ OVERRUN_ALLOWANCE = timedelta(minutes=15)
 #: A customer further down the route than the next one is told of a delay from this long before
 #: their window ends: 15 minutes' notice, plus time for a re-optimization run and the call.
 NOTICE_HORIZON = timedelta(minutes=45)
+#: How long a call takes to make (about 3 minutes, and a moment to dial): the last call that
+#: tells a customer ``DELAY_NOTICE_LEAD`` ahead starts this much earlier.
+CALL_TIME = timedelta(minutes=5)
+#: A confirmed appointment projected to start this close to its window's end may well start
+#: after it (a minute's more traffic): the customer is asked to agree to the later time too.
+CONSENT_MARGIN = timedelta(minutes=5)
 #: How the idempotency key of a watch notice starts, after the kind and the visit.
 WATCH = "watch"
 #: Visits the technician has left (they are free from the actual end).
@@ -278,7 +289,8 @@ def _notice(session: Session, plan: m.Plan, item: Projected, told: m.Task | None
         return _cancel(told, now, "no longer late / 不再迟到") if told is not None else []
     if not soon and now < window[1] - NOTICE_HORIZON:
         return []  # the job may still re-plan it; told once the window's end draws near
-    changed = _consent(session, plan, item, now) if item.start > window[1] else []
+    changed = _consent(session, plan, item, now) \
+        if item.start > window[1] - CONSENT_MARGIN else []
     if already_told(told, item.arrival):
         return changed  # the customer has (or will have) this time already
     task = told if told is not None and told.status == m.TaskStatus.OPEN else \
@@ -292,20 +304,23 @@ def _notice(session: Session, plan: m.Plan, item: Projected, told: m.Task | None
 
 def running_late(item: Projected, window: tuple[datetime, datetime], now: datetime) -> bool:
     """Whether the customer must hear of a delay now: the projected start passes the window's
-    end, or the technician, behind the plan, has not set off by the latest departure that
-    reaches them ``DELAY_NOTICE_LEAD`` before it."""
+    end; or the last moment to call them ``DELAY_NOTICE_LEAD`` ahead has come and the
+    technician is not there yet (a delay still to come, an overrun or traffic, could no longer
+    be told in time); or the technician, behind the plan, has not set off by the latest
+    departure that reaches them by that moment."""
     stop = item.stop
-    if item.start > window[1]:
+    last_call = window[1] - DELAY_NOTICE_LEAD - CALL_TIME
+    if item.start > window[1] or now >= last_call:
         return True
-    latest_departure = window[1] - DELAY_NOTICE_LEAD - timedelta(seconds=stop.travel_seconds)
+    latest_departure = last_call - timedelta(seconds=stop.travel_seconds)
     behind = stop.visit is not None and stop.visit.status == S.PLANNED \
         and item.start > stop.start_at
     return behind and now >= latest_departure
 
 
 def _consent(session: Session, plan: m.Plan, item: Projected, now: datetime) -> list[m.Task]:
-    """A confirmed appointment that will start after its agreed window changes: the customer is
-    asked to agree to the new time (DOMAIN rule 2), once for each agreed window."""
+    """A confirmed appointment that will (or may) start after its agreed window changes: the
+    customer is asked to agree to the new time (DOMAIN rule 2), once for each agreed window."""
     visit = item.stop.visit
     assert visit is not None
     if not is_agreed(visit):
@@ -381,7 +396,8 @@ def _delay_payload(plan: m.Plan, item: Projected,
             "new_arrival": item.arrival.isoformat(),
             "new_arrival_local": utc_to_local(item.arrival, plan.outlet.timezone).strftime("%H:%M"),
             "projected_start": item.start.isoformat(), "window_start": window[0].isoformat(),
-            "window_end": window[1].isoformat(), "late_minutes": late, "cause": item.cause,
+            "window_end": window[1].isoformat(),
+            "window": [window[0].isoformat(), window[1].isoformat()], "late_minutes": late, "cause": item.cause,
             "technician": item.stop.technician.name}
 
 
@@ -418,7 +434,8 @@ def text_notice(session: Session, task: m.Task, now: datetime) -> bool:
         session, recipient_kind=m.RecipientKind.CUSTOMER, recipient_id=customer.id,
         channel=m.NotificationChannel.SMS, template=DELAY_NOTICE, language=customer.language,
         payload={"visit_id": visit.id, "new_arrival": arrival.isoformat(),
-                 **{key: payload[key] for key in ("cause", "technician") if payload.get(key)}},
+                 **{key: payload[key] for key in ("cause", "technician", "window")
+                    if payload.get(key)}},
         not_before=now, latest_useful=max(now, arrival), task=task,
         idempotency_key=f"sms:{task.idempotency_key}")
     task.status, task.outcome = m.TaskStatus.DONE, TEXTED

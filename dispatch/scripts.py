@@ -185,7 +185,10 @@ def render_script(session: Session, visit: m.Visit, kind: str, lang: str | None 
     used: dict[str, str] = {}
     # A written message (SMS, e-mail) leaves out what only makes sense on the phone.
     spoken = str(facts.extra.get("medium", "call")) != "message"
-    text = _template(language, kind).render(el=_recorder(facts, used), spoken=spoken)
+    # A delay notice for an arrival still inside the window says so rather than "late".
+    within_window = kind == "delay_notice" and facts.arrival_within_window()
+    text = _template(language, kind).render(el=_recorder(facts, used), spoken=spoken,
+                                            within_window=within_window)
     title = TITLES[kind][0 if language == "zh" else 1]
     return Script(kind=kind, lang=language, title=title, text=_tidy(text), elements=used)
 
@@ -409,15 +412,20 @@ class _Facts:
 
     def fact_arrival(self) -> str:
         """The expected (or new) local arrival time."""
+        return self._local(self._arrival()).strftime("%H:%M")
+
+    def arrival_within_window(self) -> bool:
+        """Whether the expected arrival is still inside the window."""
+        return self._arrival() <= self._window()[1]
+
+    def _arrival(self) -> datetime:
         given = self.extra.get("new_arrival") or self.extra.get("arrival")
         if given:
-            arrival = _instant(given, "new_arrival")
-        else:
-            stop = self._planned_stop()
-            if stop is None:
-                raise self._missing("new_arrival", "预计到达时间", "the expected arrival time")
-            arrival = stop.arrival_at
-        return self._local(arrival).strftime("%H:%M")
+            return _instant(given, "new_arrival")
+        stop = self._planned_stop()
+        if stop is None:
+            raise self._missing("new_arrival", "预计到达时间", "the expected arrival time")
+        return stop.arrival_at
 
     def fact_alternatives(self) -> str:
         """Up to three alternative windows to offer."""

@@ -21,9 +21,12 @@ moves a clock from 08:00 to 20:00 (the outlet's local time) one minute at a time
   would send it (a delay notice the watch texts, the job's delay messages).
 
 The report says how many confirmed appointments were kept (started within the agreed window,
-or moved only with a consent request sent), how many delay notices went out at least 15 minutes
-ahead (given when called or when a text linked to the notice was sent, whichever came first;
-apart, of the delays known that early, how many were told by then), calls outside calling
+or moved only with a consent task raised before the start; apart, how many with the customer's
+consent obtained on a call), how many customers with a delay (a start after the
+promised window, or a delay notice about that window) first heard of it at least 15 minutes
+before the window ended (a notice is given when called or when a text linked to it was sent,
+whichever came first), how many of all delay notices, revised arrivals included, went out that
+far ahead (apart, of the delays known that early, how many were told by then), calls outside calling
 hours (must be 0; a text is not a call), texts sent outside calling hours (same-day delay
 notices, allowed in the working day) and outside the working day (must be 0), SLA met, travel,
 overtime, unassigned visits, plan churn and the job's time per run. The same settings and seed
@@ -40,7 +43,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +57,7 @@ from dispatch import models as m
 from dispatch.calling import is_callable_at, may_text_at
 from dispatch.errors import DispatchError, ValidationError
 from dispatch.notify import customer_outlet
+from dispatch.tasks import promised_window
 from dispatch.timeutil import local_time_to_utc, utc_to_local
 from solver import SolveParams
 
@@ -145,8 +149,12 @@ class SimulationReport:
     visits: int
     confirmed_appointments: int
     confirmed_unplannable: int  # confirmed, but unassigned by the morning plan already
-    confirmed_kept_pct: float | None
+    confirmed_kept_pct: float | None  # in the window, or moved only with a consent task
     confirmed_not_kept: tuple[str, ...]
+    confirmed_agreed_pct: float | None  # in the window, or moved with the customer's consent
+    confirmed_not_agreed: tuple[str, ...]  # moved with a consent task no call could make
+    customers_delayed: int  # (visit, promised window) late or told of a delay
+    customers_told_ahead_pct: float | None  # ... first told >= 15 min before the window's end
     delay_notices: int
     delay_notices_ahead_pct: float | None  # sent >= 15 min before the agreed window's end
     delay_notices_ahead_of_start_pct: float | None  # ... before the agreed window's start
@@ -184,7 +192,8 @@ class SimulationReport:
     def as_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data."""
         data = asdict(self)
-        for key in ("confirmed_not_kept", "sick_technicians", "anomalies"):
+        for key in ("confirmed_not_kept", "confirmed_not_agreed", "sick_technicians",
+                    "anomalies"):
             data[key] = list(data[key])
         return data
 
@@ -198,6 +207,9 @@ class SimulationReport:
         lines += [label + " " * (width - _width(label)) + "  " + value for label, value in rows]
         if self.confirmed_not_kept:
             lines.append("未守约 / Not kept: " + ", ".join(self.confirmed_not_kept))
+        if self.confirmed_not_agreed:
+            lines.append("已建征求同意任务但未能联系客户 / Moved with a consent task no call "
+                         "could make: " + ", ".join(self.confirmed_not_agreed))
         if self.anomalies:
             lines.append("异常 / Anomalies: " + "; ".join(self.anomalies[:10]))
         return "\n".join(lines)
@@ -205,12 +217,19 @@ class SimulationReport:
     def rows(self) -> list[tuple[str, Any]]:
         """(bilingual label, value) of each figure, in the table's order."""
         return [
-            ("已确认预约守约率 / Confirmed appointments kept (%)", self.confirmed_kept_pct),
+            ("已确认预约守约率（准时，或变更前已建征求同意任务）/ Confirmed appointments kept, "
+             "or moved only with a consent task (%)", self.confirmed_kept_pct),
+            ("其中准时或已获客户同意 / ... on time, or moved with the customer's consent (%)",
+             self.confirmed_agreed_pct),
             ("已确认预约数 / Confirmed appointments", self.confirmed_appointments),
             ("早间方案即无法安排的已确认预约 / Confirmed but unplannable from the start",
              self.confirmed_unplannable),
-            ("延误通知提前 15 分钟以上（相对约定时段结束）/ Delay notices >= 15 min before "
-             "the agreed window ends (%)", self.delay_notices_ahead_pct),
+            ("延误客户提前 15 分钟以上获告知（相对约定时段结束）/ Customers with a delay told "
+             ">= 15 min before their window ends (%)", self.customers_told_ahead_pct),
+            ("延误客户（迟到或获延误通知）/ Customers with a delay (late, or told of a delay)",
+             self.customers_delayed),
+            ("延误通知（含更新的到达时间）提前 15 分钟以上 / Delay notices, revised arrivals "
+             "included, >= 15 min before the window ends (%)", self.delay_notices_ahead_pct),
             ("延误通知提前 15 分钟以上（相对约定时段开始）/ Delay notices >= 15 min before "
              "the agreed window starts (%)", self.delay_notices_ahead_of_start_pct),
             ("延误通知数 / Delay notices", self.delay_notices),
@@ -875,13 +894,18 @@ class _Day:
         # A promise whose window is still open when the simulation stops is not judged.
         judged = [p for p in self.promises.values()
                   if p.end <= self.clock or p.visit_id in self.started]
-        not_kept = [p.code for p in judged
-                    if not (p.visit_id in self.started
-                            and p.start <= self.started[p.visit_id] <= p.end)
-                    and p.visit_id not in consented]
+        moved = [p for p in judged if not (p.visit_id in self.started
+                                           and p.start <= self.started[p.visit_id] <= p.end)]
+        not_agreed = [p for p in moved if p.visit_id not in consented]
+        asked = _consent_asked(tasks)
+        not_kept = [p.code for p in not_agreed if p.visit_id not in asked
+                    or asked[p.visit_id] > self.started.get(p.visit_id, p.end)]
         delays = [t for t in tasks if t.kind == K.DELAY_NOTICE
                   and t.status != m.TaskStatus.CANCELLED]
         texted = _first_texts(texts)
+        told = _first_told(delays, texted, _late_starts(visits, self.started))
+        told_ahead = [key for key, at in told.items()
+                      if at is not None and at <= _instant(key[1]) - DELAY_LEAD]
         ahead = [t for t in delays if _given_ahead(t, texted, "window_end")]
         ahead_of_start = [t for t in delays if _given_ahead(t, texted, "window_start")]
         known_early = [t for t in delays if _known_early(t)]
@@ -905,7 +929,12 @@ class _Day:
             visits=len(visits), confirmed_appointments=len(judged),
             confirmed_unplannable=self.promises_unplannable,
             confirmed_kept_pct=_pct(len(judged) - len(not_kept), len(judged)),
-            confirmed_not_kept=tuple(sorted(not_kept)), delay_notices=len(delays),
+            confirmed_not_kept=tuple(sorted(not_kept)),
+            confirmed_agreed_pct=_pct(len(judged) - len(not_agreed), len(judged)),
+            confirmed_not_agreed=tuple(sorted({p.code for p in not_agreed} - set(not_kept))),
+            customers_delayed=len(told),
+            customers_told_ahead_pct=_pct(len(told_ahead), len(told)),
+            delay_notices=len(delays),
             delay_notices_ahead_pct=_pct(len(ahead), len(delays)),
             delay_notices_ahead_of_start_pct=_pct(len(ahead_of_start), len(delays)),
             delay_notices_texted=sum(1 for t in delays if _given_by_text(t, texted)),
@@ -945,12 +974,24 @@ def _pct(part: int, whole: int) -> float | None:
 
 
 def _consent_call(task: m.Task) -> bool:
-    """Whether the task was a call, made, that asked the customer to accept a change: a consent
-    request, or a call agreeing a new time for a visit the plan left out."""
-    if task.status != m.TaskStatus.DONE:
-        return False
+    """Whether the task was a call, made, that asked the customer to accept a change."""
+    return task.status == m.TaskStatus.DONE and _consent_task(task)
+
+
+def _consent_task(task: m.Task) -> bool:
+    """Whether the task asks the customer to accept a change: a consent request, or a call
+    agreeing a new time for a visit the plan left out."""
     rebook = (task.payload or {}).get("reason") == "unassigned"
     return task.kind == K.CONSENT_REQUEST or (task.kind == K.CONFIRMATION_CALL and rebook)
+
+
+def _consent_asked(tasks: Sequence[m.Task]) -> dict[int, datetime]:
+    """Visit id -> when the first task asking the customer to accept a change was raised."""
+    asked: dict[int, datetime] = {}
+    for task in tasks:
+        if task.visit_id is not None and _consent_task(task):
+            asked[task.visit_id] = min(task.created_at, asked.get(task.visit_id, task.created_at))
+    return asked
 
 
 def _first_texts(texts: Sequence[m.Notification]) -> dict[int, datetime]:
@@ -974,6 +1015,39 @@ def _given_at(task: m.Task, texted: dict[int, datetime]) -> datetime | None:
         and not _told_by_text(task) else None
     moments = [at for at in (called, texted.get(task.id)) if at is not None]
     return min(moments, default=None)
+
+
+def _late_starts(visits: Sequence[m.Visit],
+                 started: dict[int, datetime]) -> list[tuple[int, int]]:
+    """(visit id, promised window's end as a timestamp) of each visit started after it."""
+    late = []
+    for visit in visits:
+        window = promised_window(visit, started[visit.id]) if visit.id in started else None
+        if window is not None and started[visit.id] > window[1]:
+            late.append((visit.id, int(window[1].timestamp())))
+    return late
+
+
+def _first_told(delays: Sequence[m.Task], texted: dict[int, datetime],
+                late: Sequence[tuple[int, int]]) -> dict[tuple[int, int], datetime | None]:
+    """Each customer with a delay, as (visit id, promised window's end as a timestamp): the
+    late starts and the windows delay notices were about, with when the customer first heard
+    of a delay for that window (None: never)."""
+    first: dict[tuple[int, int], datetime | None] = dict.fromkeys(late)
+    for task in delays:
+        end = (task.payload or {}).get("window_end")
+        if task.visit_id is None or not end:
+            continue
+        key = (task.visit_id, int(datetime.fromisoformat(end).timestamp()))
+        given = _given_at(task, texted)
+        earlier = first.get(key)
+        first[key] = given if earlier is None or (given is not None and given < earlier) \
+            else earlier
+    return first
+
+
+def _instant(timestamp: int) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)
 
 
 def _given_by_text(task: m.Task, texted: dict[int, datetime]) -> bool:

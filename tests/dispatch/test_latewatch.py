@@ -18,6 +18,7 @@ from dispatch.db import session_factory
 from dispatch.latewatch import TEXTED, watch_open_outlets, watch_outlet_day
 from dispatch.notify import OutgoingMessage, deliver_pending, enqueue
 from dispatch.planning import publish_plan
+from dispatch.scripts import render_script
 from dispatch.tasks import MOVED_ARRIVAL_THRESHOLD, derive_tasks
 from tests.dispatch.builders import DAY, Graph, build_graph, local
 
@@ -109,6 +110,56 @@ def test_an_overrun_is_told_at_least_15_minutes_before_the_window_ends(session: 
     new_arrival = datetime.fromisoformat(task.payload["new_arrival"])
     assert new_arrival > day.agreed[1] - LEAD and task.payload["cause"] == "overrun"
     assert task in [call.task for call in calllist.due_calls(session, day.graph.outlet, noticed)]
+
+
+def on_the_way_at_ten(session: Session, agreed: tuple[datetime, datetime]) -> Day:
+    """Done at the first customer at 10:00 and on the way to the next one (promised
+    ``agreed``), planned to arrive at 10:20."""
+    day = day_with_next_customer(session, local(9), agreed)
+    tech = day.graph.technician.id
+    fieldwork.save_record(session, day.first, tech, fieldwork.RecordInput(
+        fault_found="电容老化", work_done="更换电容", customer_verified=True, verified_name="李"))
+    fieldwork.change_status(session, day.first, "done", technician_id=tech, actor="wang",
+                            now=local(10))
+    fieldwork.change_status(session, day.second, "en_route", technician_id=tech, actor="wang",
+                            now=local(10))
+    return day
+
+
+def consents(session: Session, day: Day) -> list[m.Task]:
+    """The consent requests for the next customer's appointment."""
+    return list(session.scalars(select(m.Task).where(
+        m.Task.kind == K.CONSENT_REQUEST.value, m.Task.visit_id == day.second.id)))
+
+
+def test_a_customer_not_reached_by_the_last_call_is_told_then(session: Session) -> None:
+    """On the way since 10:00 to a customer promised 10:00-10:45 (planned arrival 10:20), the
+    technician is not there at 10:25, the last moment to call 15 minutes ahead: the customer
+    hears then, in words that say "near the end of the window", not "late"; the time still
+    keeps the appointment, so nobody asks them to agree to another."""
+    day = on_the_way_at_ten(session, (local(10), local(10, 45)))
+    assert first_notice(session, day, local(10, 1), local(10, 45)) == local(10, 25)
+    [task] = notices(session, day)
+    assert task.payload["cause"] == "traffic" and task.payload["late_minutes"] == 0
+    assert task.due_from <= day.agreed[1] - LEAD
+    script = render_script(session, day.second, "delay_notice", "en", now=local(10, 25),
+                           extra=calllist.script_extra(task))
+    assert "near the end of our appointment window" in script.text and "late" not in script.text
+    assert script.elements["arrival"] == "10:25"
+    chinese = render_script(session, day.second, "delay_notice", "zh", now=local(10, 25),
+                            extra=calllist.script_extra(task))
+    assert "时段快结束时" in chinese.text and "要晚一些" not in chinese.text
+    assert consents(session, day) == []
+
+
+def test_an_arrival_just_inside_the_window_also_asks_consent(session: Session) -> None:
+    """Expected at 10:20 by a customer whose appointment ends at 10:24: a minute more of traffic
+    breaks it, so at the last call (10:04) the customer is also asked to agree to a later time,
+    the half hour around the expected arrival offered first."""
+    day = on_the_way_at_ten(session, (local(9, 30), local(10, 24)))
+    assert first_notice(session, day, local(10, 1), local(10, 24)) == local(10, 4)
+    [consent] = consents(session, day)
+    assert consent.payload["alternatives"][0]["start_local"] == "10:00"
 
 
 def test_no_notice_while_the_projection_stays_inside_the_window(session: Session) -> None:

@@ -18,6 +18,7 @@ from dispatch.cli import main
 from dispatch.simulate import (
     SimulationReport,
     SimulationSettings,
+    _first_told,
     _given_ahead,
     _told_by_text,
     simulate,
@@ -69,12 +70,25 @@ def test_a_delay_notice_counts_as_given_when_its_text_is_sent() -> None:
     assert not _given_ahead(texted, {}, "window_end")  # never sent: never given
 
 
+def test_a_customer_counts_as_told_in_time_by_their_first_notice() -> None:
+    """A customer warned at 09:40 for a window ending at 10:00 was told in time, though a
+    revised arrival followed at 09:55; a late start nobody was told of counts as never told."""
+    window = {"window_start": local(8).isoformat(), "window_end": local(10).isoformat()}
+    first = m.Task(id=1, visit_id=7, status=m.TaskStatus.DONE, completed_at=local(9, 40),
+                   payload=window)
+    revised = m.Task(id=2, visit_id=7, status=m.TaskStatus.DONE, completed_at=local(9, 55),
+                     payload=window)
+    end = int(local(10).timestamp())
+    told = _first_told([revised, first], {}, [(7, end), (8, end)])
+    assert told == {(7, end): local(9, 40), (8, end): None}
+
+
 def test_every_confirmed_appointment_is_kept_or_consented(report: SimulationReport) -> None:
     """Each confirmed appointment started within its agreed window, or the customer was asked
     and agreed before it moved."""
     assert report.confirmed_appointments > 0
     assert report.confirmed_not_kept == ()
-    assert report.confirmed_kept_pct == 100.0
+    assert report.confirmed_kept_pct == 100.0 and report.confirmed_agreed_pct == 100.0
 
 
 def test_the_job_ran_on_schedule_for_the_whole_day(report: SimulationReport) -> None:
@@ -103,7 +117,7 @@ def test_visits_are_served_and_accounted_for(report: SimulationReport) -> None:
 def test_the_report_prints_as_a_table_and_json(report: SimulationReport) -> None:
     """The table names each figure in both languages; the JSON round-trips."""
     table = report.table()
-    assert "已确认预约守约率 / Confirmed appointments kept (%)" in table
+    assert "Confirmed appointments kept, or moved only with a consent task (%)" in table
     assert "Calls outside calling hours" in table
     assert "Texts sent outside calling hours" in table
     assert json.loads(json.dumps(report.as_dict()))["calls_outside_hours"] == 0
