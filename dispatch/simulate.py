@@ -903,7 +903,8 @@ class _Day:
         delays = [t for t in tasks if t.kind == K.DELAY_NOTICE
                   and t.status != m.TaskStatus.CANCELLED]
         texted = _first_texts(texts)
-        told = _first_told(delays, texted, _late_starts(visits, self.started))
+        told = _first_told(delays, texted, _late_starts(visits, self.started),
+                           [t for t in tasks if _consent_call(t)])
         told_ahead = [key for key, at in told.items()
                       if at is not None and at <= _instant(key[1]) - DELAY_LEAD]
         ahead = [t for t in delays if _given_ahead(t, texted, "window_end")]
@@ -1029,21 +1030,36 @@ def _late_starts(visits: Sequence[m.Visit],
 
 
 def _first_told(delays: Sequence[m.Task], texted: dict[int, datetime],
-                late: Sequence[tuple[int, int]]) -> dict[tuple[int, int], datetime | None]:
+                late: Sequence[tuple[int, int]],
+                changes: Sequence[m.Task] = ()) -> dict[tuple[int, int], datetime | None]:
     """Each customer with a delay, as (visit id, promised window's end as a timestamp): the
     late starts and the windows delay notices were about, with when the customer first heard
-    of a delay for that window (None: never)."""
+    of a delay for that window (None: never). A call made to agree a change (``changes``:
+    a consent request, or a new time for a visit the plan left out) tells them too."""
     first: dict[tuple[int, int], datetime | None] = dict.fromkeys(late)
     for task in delays:
         end = (task.payload or {}).get("window_end")
-        if task.visit_id is None or not end:
-            continue
-        key = (task.visit_id, int(datetime.fromisoformat(end).timestamp()))
-        given = _given_at(task, texted)
-        earlier = first.get(key)
-        first[key] = given if earlier is None or (given is not None and given < earlier) \
-            else earlier
+        if task.visit_id is not None and end:
+            _note_told(first, (task.visit_id, _stamp(end)), _given_at(task, texted))
+    for task in changes:
+        end = (task.payload or {}).get("agreed_end")
+        keys = [(task.visit_id, _stamp(end))] if end else \
+            [key for key in first if key[0] == task.visit_id]
+        for key in keys:
+            if key in first:
+                _note_told(first, key, task.completed_at)
     return first
+
+
+def _note_told(first: dict[tuple[int, int], datetime | None], key: tuple[int, int],
+               given: datetime | None) -> None:
+    earlier = first.get(key)
+    first[key] = given if earlier is None or (given is not None and given < earlier) \
+        else earlier
+
+
+def _stamp(text: str) -> int:
+    return int(datetime.fromisoformat(text).timestamp())
 
 
 def _instant(timestamp: int) -> datetime:

@@ -83,6 +83,16 @@ def test_a_customer_counts_as_told_in_time_by_their_first_notice() -> None:
     assert told == {(7, end): local(9, 40), (8, end): None}
 
 
+def test_a_call_to_rebook_a_visit_the_plan_left_out_tells_the_customer() -> None:
+    """The plan left out a visit promised until 10:00 and the customer was called at 08:40 to
+    agree a new time: when it started late after all, they had heard in time."""
+    rebook = m.Task(id=3, visit_id=8, kind=m.TaskKind.CONFIRMATION_CALL,
+                    status=m.TaskStatus.DONE, completed_at=local(8, 40),
+                    payload={"reason": "unassigned"})
+    end = int(local(10).timestamp())
+    assert _first_told([], {}, [(8, end)], [rebook]) == {(8, end): local(8, 40)}
+
+
 def test_every_confirmed_appointment_is_kept_or_consented(report: SimulationReport) -> None:
     """Each confirmed appointment started within its agreed window, or the customer was asked
     and agreed before it moved."""
