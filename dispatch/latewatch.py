@@ -397,7 +397,8 @@ def _delay_payload(plan: m.Plan, item: Projected,
             "new_arrival_local": utc_to_local(item.arrival, plan.outlet.timezone).strftime("%H:%M"),
             "projected_start": item.start.isoformat(), "window_start": window[0].isoformat(),
             "window_end": window[1].isoformat(),
-            "window": [window[0].isoformat(), window[1].isoformat()], "late_minutes": late, "cause": item.cause,
+            "window": [window[0].isoformat(), window[1].isoformat()], "late_minutes": late,
+            "cause": item.cause,
             "technician": item.stop.technician.name}
 
 
