@@ -323,6 +323,22 @@ def totals(runs: Sequence[Run]) -> list[str]:
     return lines
 
 
+def gaps(short: Sequence[Run], reference: Sequence[Run]) -> list[str]:
+    """Per outlet-day: our objective with all cores at the short budget against the long
+    reference run, and how far above it (%)."""
+    lines = ["| outlet | budget s | objective | planned | reference s | reference objective "
+             "| reference planned | above the reference |", "|---|---|---|---|---|---|---|---|"]
+    for ref in reference:
+        for r in short:
+            if (r.outlet, r.solver, r.threads) == (ref.outlet, ref.solver, ref.threads) \
+                    and r.budget != ref.budget:
+                gap = 100.0 * (r.objective - ref.objective) / ref.objective
+                lines.append(f"| {r.outlet} | {r.budget:g} | {r.objective} | {r.planned} "
+                             f"| {ref.budget:g} | {ref.objective} | {ref.planned} "
+                             f"| {gap:+.2f}% |")
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the day benchmark and write a markdown report."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -367,6 +383,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raw += long_runs
             lines += [f"## Ours with {args.long:g} s (all cores): the reference", ""]
             lines += table(long_runs) + [""]
+            lines += ["Objective (the solver's total: travel, lateness, overtime, unassigned "
+                      "penalties) against the reference:", ""]
+            lines += gaps(raw, long_runs) + [""]
         lines += [f"Peak memory (largest process): {peak_memory_mb()} MB."]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")

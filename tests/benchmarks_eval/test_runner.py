@@ -118,3 +118,19 @@ def test_unreadable_saved_run_names_the_file(tmp_path):
     bad.write_text("[]")
     with pytest.raises(SystemExit, match="bad.json: not a saved benchmark run"):
         read_saved(bad)
+
+
+def test_day_gaps_compare_the_short_run_with_the_long_reference():
+    """The 30 s run with all cores is set against the 300 s reference of the same outlet-day;
+    the one-thread run and the reference itself are not."""
+    from benchmarks.days import Run as DayRun
+    from benchmarks.days import gaps
+
+    def run(threads: int, budget: float, objective: int) -> DayRun:
+        return DayRun("QD-LS", "ours", threads, budget, 85, 84, 1, 0, 0, 0, 0, objective, [],
+                      budget)
+
+    short = [run(1, 30, 1_050), run(2, 30, 1_010)]
+    reference = [run(2, 300, 1_000)]
+    rows = gaps(short + reference, reference)[2:]
+    assert rows == ["| QD-LS | 30 | 1010 | 84 | 300 | 1000 | 84 | +1.00% |"]
