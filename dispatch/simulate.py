@@ -56,7 +56,7 @@ from dispatch import db
 from dispatch import models as m
 from dispatch.calling import is_callable_at, may_text_at
 from dispatch.errors import DispatchError, ValidationError
-from dispatch.notify import customer_outlet
+from dispatch.notify import DELAY_NOTICE, customer_outlet
 from dispatch.tasks import promised_window
 from dispatch.timeutil import local_time_to_utc, utc_to_local
 from solver import SolveParams
@@ -999,7 +999,7 @@ def _first_texts(texts: Sequence[m.Notification]) -> dict[int, datetime]:
     """Task id -> when the first delay-notice text linked to it was sent."""
     first: dict[int, datetime] = {}
     for text in texts:
-        if text.template == "delay_notice" and text.task_id is not None \
+        if text.template == DELAY_NOTICE and text.task_id is not None \
                 and text.sent_at is not None:
             first[text.task_id] = min(text.sent_at, first.get(text.task_id, text.sent_at))
     return first
@@ -1053,9 +1053,8 @@ def _first_told(delays: Sequence[m.Task], texted: dict[int, datetime],
 
 def _note_told(first: dict[tuple[int, int], datetime | None], key: tuple[int, int],
                given: datetime | None) -> None:
-    earlier = first.get(key)
-    first[key] = given if earlier is None or (given is not None and given < earlier) \
-        else earlier
+    """Keep the earlier of the moment noted for ``key`` and ``given`` (None: not given)."""
+    first[key] = min((at for at in (first.get(key), given) if at is not None), default=None)
 
 
 def _stamp(text: str) -> int:
@@ -1101,7 +1100,7 @@ def _same_day_delay_text(session: Session, text: m.Notification) -> bool:
     """Whether a text was a delay notice sent in the working day of its visit's day."""
     visit = session.get(m.Visit, int((text.payload or {}).get("visit_id") or 0))
     assert text.sent_at is not None
-    return text.template == "delay_notice" and visit is not None \
+    return text.template == DELAY_NOTICE and visit is not None \
         and may_text_at(visit.outlet, visit.day, text.sent_at)
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import select
@@ -185,6 +186,13 @@ class _Deriver:
         self.now = now
         self.previous = _previous_technicians(session, plan)
 
+    @cached_property
+    def told(self) -> dict[int, m.Task]:
+        """Visit id -> the delay notice its customer has (or is to be) given: one query for
+        the plan's visits."""
+        return delay_notices(self.session, [s.visit_id for s in _visit_stops(self.plan)
+                                            if s.visit_id is not None])
+
     # -- per visit stop -------------------------------------------------------------------
 
     def plan_tasks(self) -> list[m.Task]:
@@ -229,7 +237,7 @@ class _Deriver:
         window = promised_window(visit, stop.start_at)
         if window is None or stop.start_at <= window[1]:
             return []
-        told = delay_notices(self.session, [visit.id]).get(visit.id)
+        told = self.told.get(visit.id)
         if told is not None and already_told(told, stop.arrival_at):
             return [told]
         latest = window[0] - DELAY_NOTICE_LEAD

@@ -11,11 +11,11 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from dispatch import db as dispatch_db
-from dispatch import fieldwork
+from dispatch import calllist, fieldwork
 from dispatch import models as m
 from dispatch.errors import ConflictError, DispatchError, NotFoundError
 from dispatch.notify import delivered_text, inbox as notify_inbox
-from dispatch.tasks import delay_notices, told_arrival
+from dispatch.tasks import delay_notices
 from dispatch.timeutil import utc_to_local
 from web import clock
 from web.auth import roles_required
@@ -163,18 +163,17 @@ def _scripts(row: m.Visit, tech: m.Technician, delay: int,
 
     now = clock.now()
     arrival = fieldwork.planned_arrival(db(), row)
-    told = told_arrival(notice) if notice is not None else None
+    chosen = {"new_arrival": max(now, arrival or now) + timedelta(minutes=delay),
+              "cause": "traffic"}
     extras: dict[str, dict[str, Any]] = {
         "reconfirmation": {"arrival": arrival} if arrival else {},
-        "delay_notice": {
-            "new_arrival": told or max(now, arrival or now) + timedelta(minutes=delay),
-            "cause": (notice.payload or {}).get("cause", "traffic") if notice else "traffic"},
+        "delay_notice": chosen | (calllist.script_extra(notice) if notice is not None else {}),
     }
     scripts = []
     for kind in VISIT_SCRIPTS:
         try:
             script = render_script(db(), row, kind, now=now,
-                                   extra={"technician": tech.name, **extras.get(kind, {})})
+                                   extra={**extras.get(kind, {}), "technician": tech.name})
             scripts.append({"kind": kind, "title": script.title, "text": script.text})
         except DispatchError as exc:
             scripts.append({"kind": kind, "title": kind, "text": exc.message(current_language())})
